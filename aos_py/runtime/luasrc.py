@@ -1,0 +1,107 @@
+"""Write Python message values as Lua table constructors.
+
+The runtime hands each message to Lua as the source text of one table
+constructor, compiled by Lua's own (C) parser: one string crosses the
+Python/Lua boundary instead of one call per field, and bytes survive
+unchanged. Values follow JSON semantics (integral floats become integers,
+None becomes nil), matching a host that passes the message as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\x7f"\\]')
+_BYTE_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f\x7f-\xff"\\]')
+
+_STR_ESCAPES = {i: f"\\{i:03d}" for i in range(32)}
+_STR_ESCAPES[0x7F] = "\\127"
+_STR_ESCAPES[ord("\\")] = "\\\\"
+_STR_ESCAPES[ord('"')] = '\\"'
+
+_BYTE_ESCAPES = dict(_STR_ESCAPES)
+_BYTE_ESCAPES.update({i: f"\\{i:03d}" for i in range(0x80, 0x100)})
+
+_MIN_INT = -(2**63)
+_MAX_INT = 2**63 - 1
+_MAX_DEPTH = 100
+
+
+class LuaSourceError(ValueError):
+    """A value that cannot be given to a process (unsupported type, too deep)."""
+
+
+def _string(s: str) -> str:
+    if _NEEDS_ESCAPE.search(s):
+        s = s.translate(_STR_ESCAPES)
+    return '"' + s + '"'
+
+
+def _bytes(b: bytes | bytearray | memoryview) -> str:
+    s = bytes(b).decode("latin-1")
+    if _BYTE_NEEDS_ESCAPE.search(s):
+        s = s.translate(_BYTE_ESCAPES)
+    return '"' + s + '"'
+
+
+def _number(v: int | float) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "(0/0)"
+        if math.isinf(v):
+            return "1e999" if v > 0 else "-1e999"
+        if v.is_integer() and _MIN_INT < v < _MAX_INT:
+            v = int(v)
+        else:
+            return repr(v)
+    if _MIN_INT < v <= _MAX_INT:
+        return str(v)
+    if v == _MIN_INT:
+        return "(-9223372036854775807-1)"
+    return repr(float(v))
+
+
+def _write(v: object, out: list[str], depth: int, path: str) -> None:
+    if depth > _MAX_DEPTH:
+        raise LuaSourceError(f"{path}: nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(v, str):
+        out.append(_string(v))
+    elif v is None:
+        out.append("nil")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif isinstance(v, (int, float)):
+        out.append(_number(v))
+    elif isinstance(v, Mapping):
+        out.append("{")
+        for k, item in v.items():
+            if isinstance(k, str):
+                out.append("[" + _string(k) + "]=")
+            elif isinstance(k, int) and not isinstance(k, bool):
+                out.append("[" + _number(k) + "]=")
+            else:
+                raise LuaSourceError(f"{path}: key {k!r} is not a string or an integer")
+            _write(item, out, depth + 1, f"{path}.{k}")
+            out.append(",")
+        out.append("}")
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        out.append(_bytes(v))
+    elif isinstance(v, Sequence):
+        out.append("{")
+        for i, item in enumerate(v):
+            _write(item, out, depth + 1, f"{path}[{i}]")
+            out.append(",")
+        out.append("}")
+    else:
+        raise LuaSourceError(f"{path}: values of type {type(v).__name__} cannot be sent to a process")
+
+
+def to_lua(value: object, name: str = "value") -> bytes:
+    """`return <constructor>` for value, as UTF-8 bytes ready for Lua's load()."""
+    out = ["return "]
+    _write(value, out, 0, name)
+    return "".join(out).encode("utf-8", "surrogateescape")

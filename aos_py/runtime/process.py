@@ -1,0 +1,250 @@
+"""ProcessRuntime: one sandboxed Lua 5.3 state running the aos process library.
+
+`handle(msg, env)` feeds one message through `process.handle` and returns the
+JSON-shaped result. The message crosses into Lua as one table-constructor
+string and the result comes back as one JSON string, so a message costs two
+boundary crossings whatever its size.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lupa.lua53 as lua53
+
+from aos_py.runtime.luasrc import LuaSourceError, to_lua
+from aos_py.runtime.sources import read_source
+
+DEFAULT_MEMORY_LIMIT = 1 << 30
+DEFAULT_COMPUTE_BUDGET = 200_000_000
+HOOK_STEP = 1000
+
+DataResolver = Callable[[str], "Path | str | None"]
+
+LLAMA_METHODS = frozenset({
+    "load", "set_prompt", "next", "run", "add", "stop", "info", "save_state",
+    "load_state", "clear_state", "set_log_level", "set_callbacks",
+})
+
+
+class HandleError(Exception):
+    """handle() itself failed: the process raised outside its handler machinery.
+
+    The message must be treated as not applied (the network rule); the runtime's
+    state may hold partial changes, so callers rebuild it by replay.
+    """
+
+
+def _deny_private(obj: object, attr: object, is_setting: bool) -> object:
+    """lupa attribute filter: Lua never reaches Python internals."""
+    if not isinstance(attr, str) or attr.startswith("_"):
+        raise AttributeError("access denied")
+    return attr
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def _to_lua_value(value: object) -> object:
+    """Python values the llama host returns, as lupa pushes them with no encoding."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return value
+
+
+class ProcessRuntime:
+    """One aos process: a Lua state with the aos library, a sandbox and limits."""
+
+    def __init__(
+        self,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+        compute_budget: int | None = DEFAULT_COMPUTE_BUDGET,
+        data_resolver: DataResolver | None = None,
+        llama_engine: str = "wasm",
+    ) -> None:
+        if memory_limit is not None and memory_limit < (1 << 20):
+            raise ValueError(f"memory_limit must be at least 1 MiB, got {memory_limit}")
+        if compute_budget is not None and compute_budget < HOOK_STEP:
+            raise ValueError(f"compute_budget must be at least {HOOK_STEP} instructions, got {compute_budget}")
+        self.memory_limit = memory_limit
+        self.compute_budget = compute_budget
+        self.data_resolver = data_resolver
+        self.llama_engine = llama_engine
+        self._lock = threading.RLock()
+        self._llama_host: Any = None
+        self._closed = False
+        self._lua = lua53.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            encoding=None,
+            attribute_filter=_deny_private,
+            max_memory=memory_limit or 0,
+        )
+        bridge = read_source("_bridge.lua")
+        if bridge is None:
+            raise RuntimeError("the aos process library is missing lua/_bridge.lua")
+        chunk = self._lua.eval(b"function(src) return load(src, '=bridge', 't') end")(bridge)
+        if chunk is None:
+            raise RuntimeError("lua/_bridge.lua does not compile")
+        try:
+            self._entry, self._ctl = chunk(
+                self._load_source,
+                self._resolve_data,
+                self._make_llama,
+                compute_budget,
+                HOOK_STEP,
+            )
+        except lua53.LuaError as exc:
+            raise RuntimeError(f"the aos process library failed to load: {_text(exc.args[0] if exc.args else exc)}") from None
+        self._needs_reset = False
+
+    # -- callbacks reached from Lua (held only as upvalues of the bridge) ----
+
+    def _load_source(self, relpath: bytes) -> bytes | None:
+        try:
+            return read_source(_text(relpath))
+        except Exception:  # noqa: BLE001 - a missing module, not a host crash
+            return None
+
+    def _resolve_data(self, data_id: bytes) -> bytes | None:
+        if self.data_resolver is None:
+            return None
+        try:
+            path = self.data_resolver(_text(data_id))
+        except Exception:  # noqa: BLE001 - unresolvable data is "no such file"
+            return None
+        if path is None:
+            return None
+        p = Path(path)
+        if not p.is_file():
+            return None
+        return str(p).encode("utf-8", "surrogateescape")
+
+    def _make_llama(self) -> Callable[..., tuple[bool, object]]:
+        if self._llama_host is None:
+            from aos_py.inference.host import make_llama_host
+
+            self._llama_host = make_llama_host(self.data_resolver, self.llama_engine)
+        host = self._llama_host
+
+        def call(method: bytes, *args: object) -> tuple[bool, object]:
+            name = _text(method)
+            if name not in LLAMA_METHODS:
+                return False, f"llama: unknown method {name}".encode()
+            try:
+                py_args = [self._from_lua_arg(a) for a in args]
+                return True, _to_lua_value(getattr(host, name)(*py_args))
+            except Exception as exc:  # noqa: BLE001 - surfaces in Lua as an error string
+                msg = str(exc) or type(exc).__name__
+                return False, f"llama: {msg}".encode("utf-8", "surrogateescape")
+
+        return call
+
+    def _from_lua_arg(self, value: object) -> object:
+        if isinstance(value, bytes):
+            return _text(value)
+        if lua53.lua_type(value) == "function":
+            fn = value
+
+            def callback(*args: object) -> object:
+                return fn(*[_to_lua_value(a) for a in args])
+
+            return callback
+        return value
+
+    # -- public API ----------------------------------------------------------
+
+    def handle(self, msg: dict, env: dict) -> dict:
+        """Run one message; returns {Output, Messages, Spawns, Assignments, Error, GasUsed}.
+
+        A runaway message (compute budget or memory limit) gives an Error
+        result. Raises HandleError when process.handle itself fails.
+        """
+        if self._closed:
+            raise HandleError("this process runtime is closed")
+        if not isinstance(msg, dict) or not isinstance(env, dict):
+            raise HandleError("handle() needs a message dict and an env dict")
+        try:
+            msg_src = to_lua(msg, "msg")
+            env_src = to_lua(env, "env")
+        except LuaSourceError as exc:
+            raise HandleError(f"invalid message: {exc}") from None
+        with self._lock:
+            if self._needs_reset:
+                self._ctl[b"used"] = 0
+                self._ctl[b"exhausted"] = False
+                self._needs_reset = False
+            try:
+                ok, text, gas = self._entry(msg_src, env_src)
+            except lua53.LuaMemoryError:
+                self._needs_reset = True
+                return self._limit_error(self._memory_message(), self._gas())
+            except lua53.LuaError as exc:
+                self._needs_reset = True
+                if self._ctl[b"exhausted"]:
+                    return self._limit_error(self._budget_message(), self._gas())
+                raise HandleError(_text(exc.args[0] if exc.args else exc)) from None
+            if self._ctl[b"exhausted"]:
+                self._needs_reset = True
+                return self._limit_error(self._budget_message(), gas)
+        if not ok:
+            message = _text(text)
+            if message == "not enough memory":
+                return self._limit_error(self._memory_message(), gas)
+            raise HandleError(message)
+        result = json.loads(_text(text))
+        if not isinstance(result, dict):
+            raise HandleError(f"process.handle returned {type(result).__name__}, not a result table")
+        result["GasUsed"] = int(gas)
+        return result
+
+    def eval_lua(self, code: str) -> object:
+        """Run host-side Lua in this state (tests and tools; not for process code)."""
+        with self._lock:
+            return self._lua.execute(code.encode("utf-8"))
+
+    def memory_used(self) -> int:
+        """Bytes currently allocated by this Lua state."""
+        return int(self._lua.get_memory_used())
+
+    def close(self) -> None:
+        """Release the Lua state."""
+        self._closed = True
+        self._entry = None
+        self._ctl = None
+        self._lua = None  # type: ignore[assignment]
+        self._llama_host = None
+
+    def __enter__(self) -> ProcessRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers -------------------------------------------------------------
+
+    def _gas(self) -> int:
+        try:
+            return int(self._ctl[b"used"])
+        except Exception:  # noqa: BLE001
+            return 0
+
+    def _budget_message(self) -> str:
+        return (f"compute budget exceeded: the message ran more than {self.compute_budget:,} "
+                "Lua instructions and was stopped")
+
+    def _memory_message(self) -> str:
+        return (f"memory limit exceeded: the process may use at most {self.memory_limit:,} bytes "
+                "and the message was stopped")
+
+    @staticmethod
+    def _limit_error(message: str, gas: int) -> dict:
+        return {"Error": message, "GasUsed": int(gas)}

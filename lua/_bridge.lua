@@ -1,0 +1,339 @@
+--
+-- The host bridge of one aos-py process (not a requirable module).
+--
+-- Run once per Lua state by aos_py.runtime with:
+--   load_source(name) -> source | nil      the bundled library (lua/)
+--   resolve_data(id)  -> host path | nil    the read-only /data/<id> mount
+--   make_llama()      -> call(method, ...)  the `_llama` host module, or nil
+--   budget, step                            instructions per message (nil = no limit), hook interval
+-- It makes the state deterministic and sandboxed, installs the module
+-- searcher, loads .process and returns (entry, ctl) where
+--   entry(msg_src, env_src) -> ok, json_text | error_text, gas
+-- takes the message and env as Lua table constructors and returns the result
+-- of process.handle encoded as JSON.
+--
+local load_source, resolve_data, make_llama, budget, step = ...
+
+local type, select, error, pcall, tostring, setmetatable = type, select, error, pcall, tostring, setmetatable
+local raw_load = load
+local sethook = debug.sethook
+local co_create, co_resume, co_running = coroutine.create, coroutine.resume, coroutine.running
+local io_open = io.open
+local os_date = os.date
+local floor = math.floor
+local pack, unpack = table.pack, table.unpack
+
+-------------------------------------------------------------------------------
+-- No Python object is reachable from Lua.
+-------------------------------------------------------------------------------
+python = nil
+package.loaded.python = nil
+
+-------------------------------------------------------------------------------
+-- Compute budget: a count hook on every thread (hooks are per coroutine in
+-- Lua 5.3, so coroutine.create / wrap install it on each new coroutine).
+-- Once the budget is spent the hook fires on every instruction of every
+-- thread it reaches, so a pcall loop cannot swallow the error.
+-------------------------------------------------------------------------------
+local ctl = { used = 0, budget = budget, exhausted = false }
+local STEP = step or 1000
+local BUDGET_ERROR = "compute budget exceeded: the message ran more than "
+  .. tostring(budget) .. " Lua instructions"
+
+local hook
+hook = function()
+  local used = ctl.used + STEP
+  ctl.used = used
+  if used > ctl.budget then
+    ctl.exhausted = true
+    sethook(co_running(), hook, "", 1)
+    error(BUDGET_ERROR, 0)
+  end
+end
+
+local function arm(co)
+  if budget then
+    sethook(co, hook, "", STEP)
+  end
+  return co
+end
+
+coroutine.create = function(f)
+  return arm(co_create(f))
+end
+
+coroutine.wrap = function(f)
+  local co = arm(co_create(f))
+  return function(...)
+    local res = pack(co_resume(co, ...))
+    if res[1] then
+      return unpack(res, 2, res.n)
+    end
+    local err = res[2]
+    if type(err) == "string" then
+      error(err, 2)
+    end
+    error(err, 0)
+  end
+end
+
+-------------------------------------------------------------------------------
+-- Sandbox.
+-------------------------------------------------------------------------------
+local function unavailable(name)
+  return function()
+    error(name .. " is not available in an aos process", 2)
+  end
+end
+
+-- Only text chunks: precompiled bytecode is never loaded.
+load = function(chunk, chunkname, mode, ...)
+  if select("#", ...) > 0 then
+    return raw_load(chunk, chunkname, "t", (...))
+  end
+  return raw_load(chunk, chunkname, "t")
+end
+
+-- /data/<id> -> host path (read-only), or nil.
+local function data_file(path)
+  if type(path) ~= "string" then return nil end
+  local id = path:match("^/data/([%w%-_%.]+)$")
+  if not id or id == "." or id == ".." then return nil end
+  if not resolve_data then return nil end
+  local host = resolve_data(id)
+  if type(host) ~= "string" then return nil end
+  return host
+end
+
+local function is_data_path(path)
+  return type(path) == "string" and path:sub(1, 6) == "/data/"
+end
+
+io.open = function(path, mode)
+  mode = mode or "r"
+  if not is_data_path(path) then
+    error("io.open: only /data/<id> paths can be opened in an aos process (got " .. tostring(path) .. ")", 2)
+  end
+  if mode ~= "r" and mode ~= "rb" then
+    error("io.open: /data is read-only (mode '" .. tostring(mode) .. "')", 2)
+  end
+  local host = data_file(path)
+  if not host then
+    return nil, path .. ": No such file or directory", 2
+  end
+  return io_open(host, "rb")
+end
+
+io.lines = function(path, ...)
+  if path == nil then
+    error("io.lines: standard input is not available in an aos process", 2)
+  end
+  local f, err = io.open(path, "r")
+  if not f then error(err, 2) end
+  local formats = pack(...)
+  return function()
+    local r = pack(f:read(unpack(formats, 1, formats.n)))
+    if r[1] == nil then f:close() end
+    return unpack(r, 1, r.n)
+  end
+end
+
+local null_file = setmetatable({}, { __name = "FILE*", __tostring = function() return "file (null)" end })
+function null_file.write(self) return self end
+function null_file.read() return nil end
+function null_file.lines() return function() return nil end end
+function null_file.flush(self) return self end
+function null_file.close() return true end
+function null_file.seek() return 0 end
+function null_file.setvbuf() return true end
+
+-- io.write output goes nowhere, as in aos.
+io.write = function() return null_file end
+io.read = function() return nil end
+io.stdout, io.stderr, io.stdin = null_file, null_file, null_file
+io.input = function() return null_file end
+io.output = function() return null_file end
+io.close = function(f)
+  if f == nil then return true end
+  return f:close()
+end
+io.popen = unavailable("io.popen")
+io.tmpfile = unavailable("io.tmpfile")
+
+loadfile = function(path, mode, ...)
+  local host = is_data_path(path) and data_file(path)
+  if not is_data_path(path) then
+    error("loadfile: only /data/<id> paths can be loaded in an aos process (got " .. tostring(path) .. ")", 2)
+  end
+  if not host then
+    return nil, "cannot open " .. path
+  end
+  local f = io_open(host, "rb")
+  if not f then return nil, "cannot open " .. path end
+  local src = f:read("a")
+  f:close()
+  return load(src, "@" .. path, mode, ...)
+end
+
+dofile = function(path)
+  local f, err = loadfile(path)
+  if not f then error(err, 2) end
+  return f()
+end
+
+os.execute = unavailable("os.execute")
+os.exit = unavailable("os.exit")
+os.remove = unavailable("os.remove")
+os.rename = unavailable("os.rename")
+os.tmpname = unavailable("os.tmpname")
+os.setlocale = function() return "C" end
+os.getenv = function() return nil end
+-- No wall clock: os.time() is the message Timestamp once a message runs.
+os.time = function() return 0 end
+os.clock = function() return 0.0 end
+-- os.date is always UTC and, without a time, uses the message time (seconds).
+os.date = function(format, t)
+  format = format or "%c"
+  if type(format) == "string" and format:sub(1, 1) ~= "!" then
+    format = "!" .. format
+  end
+  if t == nil then
+    local now = tonumber(os.time()) or 0
+    t = floor(now / 1000)
+  end
+  return os_date(format, t)
+end
+
+package.loadlib = unavailable("package.loadlib")
+package.searchpath = unavailable("package.searchpath")
+package.path = ""
+package.cpath = ""
+
+debug.sethook = unavailable("debug.sethook")
+debug.gethook = unavailable("debug.gethook")
+debug.getregistry = unavailable("debug.getregistry")
+debug.getupvalue = unavailable("debug.getupvalue")
+debug.setupvalue = unavailable("debug.setupvalue")
+debug.upvaluejoin = unavailable("debug.upvaluejoin")
+debug.getlocal = unavailable("debug.getlocal")
+debug.setlocal = unavailable("debug.setlocal")
+debug.getuservalue = unavailable("debug.getuservalue")
+debug.setuservalue = unavailable("debug.setuservalue")
+debug.debug = unavailable("debug.debug")
+
+-- Before the first message math.random is a fixed stub (the process seeds it).
+math.random = function() return 0.5 end
+math.randomseed = function() end
+
+-------------------------------------------------------------------------------
+-- Module loading: `.a.b` / `a.b` -> lua/a/b.lua or lua/a/b/init.lua, loaded
+-- with the required name as chunk name ([string ".handlers"]:N:).
+-------------------------------------------------------------------------------
+local function bundle_searcher(name)
+  if type(name) ~= "string" then return nil end
+  local path = name:gsub("^%.", ""):gsub("%.", "/")
+  if path == "" or path:find("^_") or path:find("/_") then
+    return "\n\tno bundled module '" .. name .. "'"
+  end
+  local src = load_source(path .. ".lua") or load_source(path .. "/init.lua")
+  if not src then
+    return "\n\tmodule " .. name .. " not found"
+  end
+  local chunk, err = raw_load(src, name, "t")
+  if not chunk then
+    error("error loading module '" .. name .. "':\n\t" .. err, 0)
+  end
+  return chunk, name
+end
+
+local preload_searcher = package.searchers[1]
+package.searchers[1] = preload_searcher
+package.searchers[2] = bundle_searcher
+package.searchers[3] = nil
+package.searchers[4] = nil
+
+if make_llama then
+  package.preload["_llama"] = function()
+    local call = make_llama()
+    local M = {}
+    for _, method in ipairs({
+      "load", "set_prompt", "next", "run", "add", "stop", "info", "save_state",
+      "load_state", "clear_state", "set_log_level", "set_callbacks",
+    }) do
+      M[method] = function(...)
+        local ok, res = call(method, ...)
+        if not ok then error(res, 2) end
+        return res
+      end
+    end
+    return M
+  end
+end
+
+-------------------------------------------------------------------------------
+-- Lua 5.3 compatibility that aos expects (bit32, math.pow and friends).
+-------------------------------------------------------------------------------
+do
+  local ok, b32 = pcall(require, ".bit32")
+  if ok then bit32 = b32 end
+  local okm, mc = pcall(require, ".mathcompat")
+  if okm and type(mc) == "table" then
+    for k, v in pairs(mc) do
+      if math[k] == nil then math[k] = v end
+    end
+  end
+end
+
+-------------------------------------------------------------------------------
+-- The process and the entry point.
+-------------------------------------------------------------------------------
+if budget then sethook(hook, "", STEP) end
+
+local process = require(".process")
+local json = require("json")
+
+-- `handle(msgJSON, envJSON)` as the reference module exports it.
+function handle(msgJSON, envJSON)
+  local ok, msg = pcall(json.decode, msgJSON)
+  if not ok then
+    print(msg)
+    return ""
+  end
+  local envArg = json.decode(envJSON)
+  local status, response = pcall(process.handle, msg, envArg)
+  local okEnc, out = pcall(json.encode, { ok = status, response = response })
+  if not okEnc then
+    print(out)
+    return ""
+  end
+  return out
+end
+
+local env_cache_src, env_cache_fn
+
+local function entry(msg_src, env_src)
+  if budget then sethook(hook, "", STEP) end
+  ctl.used = 0
+  local msg_fn, err = raw_load(msg_src, "=message", "t", nil)
+  if not msg_fn then
+    return false, "invalid message: " .. err, 0
+  end
+  if env_src ~= env_cache_src then
+    local env_fn, env_err = raw_load(env_src, "=env", "t", nil)
+    if not env_fn then
+      return false, "invalid env: " .. env_err, 0
+    end
+    env_cache_src, env_cache_fn = env_src, env_fn
+  end
+  local ok, res = pcall(process.handle, msg_fn(), env_cache_fn())
+  if not ok then
+    return false, tostring(res), ctl.used
+  end
+  local okEnc, out = pcall(json.encode, res)
+  if not okEnc then
+    return false, tostring(out), ctl.used
+  end
+  return true, out, ctl.used
+end
+
+return entry, ctl

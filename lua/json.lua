@@ -1,0 +1,301 @@
+--
+-- json: JSON encoding and decoding for aos processes (module version 0.2.0).
+--
+-- Encoding follows the aos conventions: numbers use "%.14g", an empty table
+-- is an array ("[]"), function values inside objects are skipped, and bytes
+-- >= 127 pass through unescaped. Object keys are written in sorted order so
+-- that the same table always encodes to the same text.
+--
+local json = { _version = "0.2.0" }
+
+local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
+local error, select, rawget, next = error, select, rawget, next
+local concat, sort = table.concat, table.sort
+local byte, char, sub, find, format, gsub = string.byte, string.char, string.sub, string.find, string.format, string.gsub
+local floor, huge = math.floor, math.huge
+
+-------------------------------------------------------------------------------
+-- Encode
+-------------------------------------------------------------------------------
+
+local escapes = {
+  ["\\"] = "\\\\", ["\""] = "\\\"", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+}
+
+local function escape_char(c)
+  return escapes[c] or format("\\u%04x", byte(c))
+end
+
+local function encode_string(s)
+  if find(s, '[%z\1-\31\\"]') then
+    s = gsub(s, '[%z\1-\31\\"]', escape_char)
+  end
+  return '"' .. s .. '"'
+end
+
+local encode
+
+local function key_less(a, b)
+  return a < b
+end
+
+local function encode_table(val, stack, out, n)
+  if stack[val] then error("circular reference") end
+  stack[val] = true
+  if rawget(val, 1) ~= nil or next(val) == nil then
+    -- array: every key must be a number and the keys must be 1..#val
+    local count = 0
+    for k in pairs(val) do
+      if type(k) ~= "number" then
+        error("invalid table: mixed or invalid key types")
+      end
+      count = count + 1
+    end
+    if count ~= #val then
+      error("invalid table: sparse array")
+    end
+    n = n + 1; out[n] = "["
+    for i, v in ipairs(val) do
+      if i > 1 then n = n + 1; out[n] = "," end
+      n = encode(v, stack, out, n)
+    end
+    n = n + 1; out[n] = "]"
+  else
+    local keys, nk = {}, 0
+    for k, v in pairs(val) do
+      if type(k) ~= "string" then
+        error("invalid table: mixed or invalid key types")
+      end
+      if type(v) ~= "function" then
+        nk = nk + 1; keys[nk] = k
+      end
+    end
+    if nk > 1 then sort(keys, key_less) end
+    n = n + 1; out[n] = "{"
+    for i = 1, nk do
+      local k = keys[i]
+      if i > 1 then n = n + 1; out[n] = "," end
+      n = n + 1; out[n] = encode_string(k)
+      n = n + 1; out[n] = ":"
+      n = encode(val[k], stack, out, n)
+    end
+    n = n + 1; out[n] = "}"
+  end
+  stack[val] = nil
+  return n
+end
+
+encode = function(val, stack, out, n)
+  local t = type(val)
+  if t == "string" then
+    n = n + 1; out[n] = encode_string(val)
+  elseif t == "number" then
+    if val ~= val or val <= -huge or val >= huge then
+      error("unexpected number value '" .. tostring(val) .. "'")
+    end
+    n = n + 1; out[n] = format("%.14g", val)
+  elseif t == "table" then
+    n = encode_table(val, stack, out, n)
+  elseif t == "boolean" then
+    n = n + 1; out[n] = val and "true" or "false"
+  elseif t == "nil" then
+    n = n + 1; out[n] = "null"
+  else
+    error("unexpected type '" .. t .. "'")
+  end
+  return n
+end
+
+--- Encode a Lua value as JSON text.
+function json.encode(val)
+  local out = {}
+  local n = encode(val, {}, out, 0)
+  if n == 1 then return out[1] end
+  return concat(out, "", 1, n)
+end
+
+-------------------------------------------------------------------------------
+-- Decode
+-------------------------------------------------------------------------------
+
+local function decode_error(str, idx, msg)
+  local line, col = 1, 1
+  for i = 1, idx - 1 do
+    col = col + 1
+    if byte(str, i) == 10 then
+      line = line + 1
+      col = 1
+    end
+  end
+  error(format("%s at line %d col %d", msg, line, col))
+end
+
+local function skip_space(str, i)
+  local _, e = find(str, "^[ \n\r\t]*", i)
+  return e + 1
+end
+
+local literals = { ["true"] = true, ["false"] = false, ["null"] = nil }
+
+local function codepoint_to_utf8(n)
+  if n <= 0x7f then
+    return char(n)
+  elseif n <= 0x7ff then
+    return char(floor(n / 64) + 192, n % 64 + 128)
+  elseif n <= 0xffff then
+    return char(floor(n / 4096) + 224, floor(n % 4096 / 64) + 128, n % 64 + 128)
+  elseif n <= 0x10ffff then
+    return char(floor(n / 262144) + 240, floor(n % 262144 / 4096) + 128,
+      floor(n % 4096 / 64) + 128, n % 64 + 128)
+  end
+  error(format("invalid unicode codepoint '%x'", n))
+end
+
+local simple_escapes = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+
+local parse
+
+local function parse_string(str, i)
+  -- i points at the opening quote
+  local j = i + 1
+  local parts, np = nil, 0
+  while true do
+    local s, e = find(str, '["\\%z\1-\31]', j)
+    if not s then
+      decode_error(str, i, "expected closing quote for string")
+    end
+    local c = byte(str, s)
+    if c == 34 then -- closing quote
+      if not parts then return sub(str, i + 1, s - 1), s + 1 end
+      np = np + 1; parts[np] = sub(str, j, s - 1)
+      return concat(parts, "", 1, np), s + 1
+    elseif c == 92 then -- backslash
+      parts = parts or {}
+      np = np + 1; parts[np] = sub(str, j, s - 1)
+      local esc = sub(str, s + 1, s + 1)
+      if esc == "u" then
+        local hex = str:match("^%x%x%x%x", s + 2)
+        if not hex then decode_error(str, s, "invalid unicode escape in string") end
+        local n1 = tonumber(hex, 16)
+        local nexti = s + 6
+        if n1 >= 0xd800 and n1 <= 0xdbff then
+          local hex2 = str:match("^\\u(%x%x%x%x)", nexti)
+          if hex2 then
+            local n2 = tonumber(hex2, 16)
+            if n2 >= 0xdc00 and n2 <= 0xdfff then
+              n1 = (n1 - 0xd800) * 0x400 + (n2 - 0xdc00) + 0x10000
+              nexti = nexti + 6
+            end
+          end
+        end
+        np = np + 1; parts[np] = codepoint_to_utf8(n1)
+        j = nexti
+      else
+        local r = simple_escapes[esc]
+        if not r then
+          decode_error(str, s, "invalid escape char '" .. esc .. "' in string")
+        end
+        np = np + 1; parts[np] = r
+        j = s + 2
+      end
+    else
+      decode_error(str, s, "control character in string")
+    end
+  end
+end
+
+local function parse_number(str, i)
+  local _, e = find(str, "^[^ \t\r\n%]},]*", i)
+  local s = sub(str, i, e)
+  local n = tonumber(s)
+  if not n or find(s, "^0[xX]") or find(s, "^-0[xX]") then
+    decode_error(str, i, "invalid number '" .. s .. "'")
+  end
+  return n, e + 1
+end
+
+local function parse_literal(str, i)
+  local _, e = find(str, "^%a*", i)
+  local word = sub(str, i, e)
+  if word ~= "true" and word ~= "false" and word ~= "null" then
+    decode_error(str, i, "invalid literal '" .. word .. "'")
+  end
+  return literals[word], e + 1
+end
+
+local function parse_array(str, i)
+  local res, n = {}, 0
+  i = i + 1
+  while true do
+    i = skip_space(str, i)
+    if byte(str, i) == 93 then -- ]
+      return res, i + 1
+    end
+    local x
+    x, i = parse(str, i)
+    n = n + 1
+    res[n] = x
+    i = skip_space(str, i)
+    local c = byte(str, i)
+    i = i + 1
+    if c == 93 then return res, i end
+    if c ~= 44 then decode_error(str, i, "expected ']' or ','") end
+  end
+end
+
+local function parse_object(str, i)
+  local res = {}
+  i = i + 1
+  while true do
+    i = skip_space(str, i)
+    local c = byte(str, i)
+    if c == 125 then -- }
+      return res, i + 1
+    end
+    if c ~= 34 then
+      decode_error(str, i, "expected string for key")
+    end
+    local key
+    key, i = parse_string(str, i)
+    i = skip_space(str, i)
+    if byte(str, i) ~= 58 then
+      decode_error(str, i, "expected ':' after key")
+    end
+    i = skip_space(str, i + 1)
+    local val
+    val, i = parse(str, i)
+    res[key] = val
+    i = skip_space(str, i)
+    c = byte(str, i)
+    i = i + 1
+    if c == 125 then return res, i end
+    if c ~= 44 then decode_error(str, i, "expected '}' or ','") end
+  end
+end
+
+parse = function(str, i)
+  local c = byte(str, i)
+  if c == 34 then return parse_string(str, i)
+  elseif c == 123 then return parse_object(str, i)
+  elseif c == 91 then return parse_array(str, i)
+  elseif c == 45 or (c and c >= 48 and c <= 57) then return parse_number(str, i)
+  elseif c == 116 or c == 102 or c == 110 then return parse_literal(str, i)
+  end
+  decode_error(str, i, "unexpected character '" .. sub(str, i, i) .. "'")
+end
+
+--- Decode JSON text into a Lua value (integers stay integers; null becomes nil).
+function json.decode(str)
+  if type(str) ~= "string" then
+    error("expected argument of type string, got " .. type(str))
+  end
+  local res, idx = parse(str, skip_space(str, 1))
+  idx = skip_space(str, idx)
+  if idx <= #str then
+    decode_error(str, idx, "trailing garbage")
+  end
+  return res
+end
+
+return json
