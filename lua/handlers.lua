@@ -43,9 +43,15 @@ local function checkArgs(name, pattern, handle, maxRuns)
   end
 end
 
+-- Resolvers are memoised per handle (weak keys): re-adding the same function
+-- on every message, as the process does for _eval and _default, is cheap.
+local resolvers = setmetatable({}, { __mode = "k" })
+
 --- Turn a handler function or a resolver table ({[spec] = fn}) into one function.
 function handlers.generateResolver(resolveSpec)
-  return function(msg)
+  local cached = resolvers[resolveSpec]
+  if cached then return cached end
+  local resolver = function(msg)
     if type(resolveSpec) == "function" then
       return resolveSpec(msg)
     end
@@ -55,6 +61,10 @@ function handlers.generateResolver(resolveSpec)
       end
     end
   end
+  if type(resolveSpec) == "function" or type(resolveSpec) == "table" then
+    resolvers[resolveSpec] = resolver
+  end
+  return resolver
 end
 
 -- (name, handle) is shorthand for (name, name, handle): the Action pattern.

@@ -22,27 +22,95 @@ local escapes = {
   ["\\"] = "\\\\", ["\""] = "\\\"", ["\b"] = "\\b", ["\f"] = "\\f",
   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
 }
-
-local function escape_char(c)
-  return escapes[c] or format("\\u%04x", byte(c))
+for i = 0, 31 do
+  local c = char(i)
+  if not escapes[c] then
+    escapes[c] = format("\\u%04x", i)
+  end
 end
 
+local ESCAPE_PATTERN = '[%z\1-\31\\"]'
+
 local function encode_string(s)
-  if find(s, '[%z\1-\31\\"]') then
-    s = gsub(s, '[%z\1-\31\\"]', escape_char)
+  if find(s, ESCAPE_PATTERN) then
+    s = gsub(s, ESCAPE_PATTERN, escapes)
   end
   return '"' .. s .. '"'
 end
 
-local encode
-
-local function key_less(a, b)
-  return a < b
+-- '"key":' for object keys (keys repeat a lot: name, value, Target, ...)
+local key_cache, key_cache_size = {}, 0
+local function encode_key(k)
+  local e = key_cache[k]
+  if e then return e end
+  e = encode_string(k) .. ":"
+  if key_cache_size < 4096 then
+    key_cache[k] = e
+    key_cache_size = key_cache_size + 1
+  end
+  return e
 end
 
-local function encode_table(val, stack, out, n)
-  if stack[val] then error("circular reference") end
-  stack[val] = true
+local function number_text(val)
+  if val ~= val or val <= -huge or val >= huge then
+    error("unexpected number value '" .. tostring(val) .. "'")
+  end
+  return format("%.14g", val)
+end
+
+-- The prompt (full of colour codes) is escaped on every message: remember
+-- the last long string escaped.
+local last_raw, last_escaped = nil, nil
+local function escape_cached(s)
+  if s == last_raw then return last_escaped end
+  local e = gsub(s, ESCAPE_PATTERN, escapes)
+  if #s > 32 then
+    last_raw, last_escaped = s, e
+  end
+  return e
+end
+
+local encode_table
+
+-- Appends the JSON text of val to out (after position n); returns the new n.
+-- Scalars are written in place to keep the number of calls small.
+local function encode(val, stack, out, n)
+  local t = type(val)
+  if t == "string" then
+    if find(val, ESCAPE_PATTERN) then
+      val = escape_cached(val)
+    end
+    out[n + 1] = '"'
+    out[n + 2] = val
+    out[n + 3] = '"'
+    return n + 3
+  elseif t == "table" then
+    return encode_table(val, stack, out, n)
+  elseif t == "number" then
+    out[n + 1] = number_text(val)
+    return n + 1
+  elseif t == "boolean" then
+    out[n + 1] = val and "true" or "false"
+    return n + 1
+  elseif t == "nil" then
+    out[n + 1] = "null"
+    return n + 1
+  end
+  error("unexpected type '" .. t .. "'")
+end
+
+-- `stack` holds the tables being encoded (ancestors of val), stack.n deep.
+encode_table = function(val, stack, out, n)
+  local depth = stack.n
+  -- a cycle makes the depth grow without bound: look for one only when deep
+  if depth >= 32 then
+    for i = 1, depth do
+      if stack[i] == val then error("circular reference") end
+    end
+  end
+  depth = depth + 1
+  stack[depth] = val
+  stack.n = depth
   if rawget(val, 1) ~= nil or next(val) == nil then
     -- array: every key must be a number and the keys must be 1..#val
     local count = 0
@@ -56,61 +124,72 @@ local function encode_table(val, stack, out, n)
       error("invalid table: sparse array")
     end
     n = n + 1; out[n] = "["
-    for i, v in ipairs(val) do
+    for i = 1, count do
       if i > 1 then n = n + 1; out[n] = "," end
-      n = encode(v, stack, out, n)
+      n = encode(val[i], stack, out, n)
     end
     n = n + 1; out[n] = "]"
   else
-    local keys, nk = {}, 0
+    -- object: string keys only, function values skipped, keys in sorted order
+    local nk, k1, k2, keys = 0, nil, nil, nil
     for k, v in pairs(val) do
       if type(k) ~= "string" then
         error("invalid table: mixed or invalid key types")
       end
       if type(v) ~= "function" then
-        nk = nk + 1; keys[nk] = k
+        nk = nk + 1
+        if nk == 1 then
+          k1 = k
+        elseif nk == 2 then
+          k2 = k
+        elseif nk == 3 then
+          keys = { k1, k2, k }
+        else
+          keys[nk] = k
+        end
       end
     end
-    if nk > 1 then sort(keys, key_less) end
-    n = n + 1; out[n] = "{"
-    for i = 1, nk do
-      local k = keys[i]
-      if i > 1 then n = n + 1; out[n] = "," end
-      n = n + 1; out[n] = encode_string(k)
-      n = n + 1; out[n] = ":"
-      n = encode(val[k], stack, out, n)
+    if nk <= 2 then
+      if nk == 2 and k2 < k1 then k1, k2 = k2, k1 end
+      out[n + 1] = "{"
+      n = n + 1
+      if nk >= 1 then
+        out[n + 1] = key_cache[k1] or encode_key(k1)
+        n = encode(val[k1], stack, out, n + 1)
+        if nk == 2 then
+          out[n + 1] = ","
+          out[n + 2] = key_cache[k2] or encode_key(k2)
+          n = encode(val[k2], stack, out, n + 2)
+        end
+      end
+      out[n + 1] = "}"
+      n = n + 1
+    else
+      sort(keys)
+      out[n + 1] = "{"
+      n = n + 1
+      for i = 1, nk do
+        local k = keys[i]
+        if i > 1 then
+          out[n + 1] = ","
+          n = n + 1
+        end
+        out[n + 1] = key_cache[k] or encode_key(k)
+        n = encode(val[k], stack, out, n + 1)
+      end
+      out[n + 1] = "}"
+      n = n + 1
     end
-    n = n + 1; out[n] = "}"
   end
-  stack[val] = nil
-  return n
-end
-
-encode = function(val, stack, out, n)
-  local t = type(val)
-  if t == "string" then
-    n = n + 1; out[n] = encode_string(val)
-  elseif t == "number" then
-    if val ~= val or val <= -huge or val >= huge then
-      error("unexpected number value '" .. tostring(val) .. "'")
-    end
-    n = n + 1; out[n] = format("%.14g", val)
-  elseif t == "table" then
-    n = encode_table(val, stack, out, n)
-  elseif t == "boolean" then
-    n = n + 1; out[n] = val and "true" or "false"
-  elseif t == "nil" then
-    n = n + 1; out[n] = "null"
-  else
-    error("unexpected type '" .. t .. "'")
-  end
+  stack[depth] = nil
+  stack.n = depth - 1
   return n
 end
 
 --- Encode a Lua value as JSON text.
 function json.encode(val)
   local out = {}
-  local n = encode(val, {}, out, 0)
+  local n = encode(val, { n = 0 }, out, 0)
   if n == 1 then return out[1] end
   return concat(out, "", 1, n)
 end

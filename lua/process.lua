@@ -247,6 +247,19 @@ function Receive(pattern)
   return Handlers.receive(pattern)
 end
 
+-- The system handlers are the same functions on every message.
+local function evalPattern(m)
+  return m.Action == "Eval" and Owner == m.From
+end
+local function bootPattern(m)
+  return m.Tags.Type == "Process" and Owner == m.From
+end
+local function defaultPattern()
+  return true
+end
+local evalHandler = eval(ao)
+local defaultHandler = default(insertInbox)
+
 function process.handle(msg, _)
   local env = _.Process and _ or _.env
   ao.init(env)
@@ -284,17 +297,13 @@ function process.handle(msg, _)
     return ao.result({})
   end
 
-  Handlers.add("_eval", function(m)
-    return m.Action == "Eval" and Owner == m.From
-  end, eval(ao))
+  Handlers.add("_eval", evalPattern, evalHandler)
 
   if msg.Id == env.Process.Id then
-    Handlers.once("_boot", function(m)
-      return m.Tags.Type == "Process" and Owner == m.From
-    end, boot(ao))
+    Handlers.once("_boot", bootPattern, boot(ao))
   end
 
-  Handlers.append("_default", function() return true end, default(insertInbox))
+  Handlers.append("_default", defaultPattern, defaultHandler)
 
   attachReplyForward(msg)
 

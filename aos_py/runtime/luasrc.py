@@ -63,11 +63,36 @@ def _number(v: int | float) -> str:
     return repr(float(v))
 
 
-def _write(v: object, out: list[str], depth: int, path: str) -> None:
-    if depth > _MAX_DEPTH:
-        raise LuaSourceError(f"{path}: nested more than {_MAX_DEPTH} levels deep")
-    if isinstance(v, str):
-        out.append(_string(v))
+def _write(v: object, out: list[str], depth: int, where: str) -> None:
+    # `where` names the key being written, only for error messages.
+    t = type(v)
+    if t is str:
+        out.append(_string(v))  # type: ignore[arg-type]
+    elif t is dict:
+        if depth >= _MAX_DEPTH:
+            raise LuaSourceError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+        out.append("{")
+        for k, item in v.items():  # type: ignore[attr-defined]
+            if type(k) is str:
+                out.append("[" + _string(k) + "]=")
+            elif isinstance(k, int) and not isinstance(k, bool):
+                out.append("[" + _number(k) + "]=")
+            else:
+                raise LuaSourceError(f"{where}: key {k!r} is not a string or an integer")
+            if type(item) is str:
+                out.append(_string(item))
+            else:
+                _write(item, out, depth + 1, str(k))
+            out.append(",")
+        out.append("}")
+    elif t is list or t is tuple:
+        if depth >= _MAX_DEPTH:
+            raise LuaSourceError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+        out.append("{")
+        for item in v:  # type: ignore[attr-defined]
+            _write(item, out, depth + 1, where)
+            out.append(",")
+        out.append("}")
     elif v is None:
         out.append("nil")
     elif v is True:
@@ -76,28 +101,16 @@ def _write(v: object, out: list[str], depth: int, path: str) -> None:
         out.append("false")
     elif isinstance(v, (int, float)):
         out.append(_number(v))
-    elif isinstance(v, Mapping):
-        out.append("{")
-        for k, item in v.items():
-            if isinstance(k, str):
-                out.append("[" + _string(k) + "]=")
-            elif isinstance(k, int) and not isinstance(k, bool):
-                out.append("[" + _number(k) + "]=")
-            else:
-                raise LuaSourceError(f"{path}: key {k!r} is not a string or an integer")
-            _write(item, out, depth + 1, f"{path}.{k}")
-            out.append(",")
-        out.append("}")
+    elif isinstance(v, str):
+        out.append(_string(v))
     elif isinstance(v, (bytes, bytearray, memoryview)):
         out.append(_bytes(v))
+    elif isinstance(v, Mapping):
+        _write(dict(v), out, depth, where)
     elif isinstance(v, Sequence):
-        out.append("{")
-        for i, item in enumerate(v):
-            _write(item, out, depth + 1, f"{path}[{i}]")
-            out.append(",")
-        out.append("}")
+        _write(list(v), out, depth, where)
     else:
-        raise LuaSourceError(f"{path}: values of type {type(v).__name__} cannot be sent to a process")
+        raise LuaSourceError(f"{where}: values of type {type(v).__name__} cannot be sent to a process")
 
 
 def to_lua(value: object, name: str = "value") -> bytes:

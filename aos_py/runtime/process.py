@@ -8,6 +8,7 @@ boundary crossings whatever its size.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
@@ -105,6 +106,8 @@ class ProcessRuntime:
         except lua53.LuaError as exc:
             raise RuntimeError(f"the aos process library failed to load: {_text(exc.args[0] if exc.args else exc)}") from None
         self._needs_reset = False
+        self._last_env: dict | None = None
+        self._last_env_src = b""
 
     # -- callbacks reached from Lua (held only as upvalues of the bridge) ----
 
@@ -174,7 +177,10 @@ class ProcessRuntime:
             raise HandleError("handle() needs a message dict and an env dict")
         try:
             msg_src = to_lua(msg, "msg")
-            env_src = to_lua(env, "env")
+            if env != self._last_env:
+                self._last_env_src = to_lua(env, "env")
+                self._last_env = copy.deepcopy(env)
+            env_src = self._last_env_src
         except LuaSourceError as exc:
             raise HandleError(f"invalid message: {exc}") from None
         with self._lock:
