@@ -152,12 +152,14 @@ local function normalizeKeys(msg)
   return out
 end
 
-local function removeLastThreeLines(text)
+-- The traceback without the host frames below process.handle (aos drops the
+-- last three lines of its own bridge; ours adds two: pcall and the entry).
+local function tracebackWithoutHost(text)
   local lines = {}
   for line in text:gmatch("[^\n]+") do
     lines[#lines + 1] = line
   end
-  for _ = 1, 3 do
+  for _ = 1, 2 do
     table.remove(lines)
   end
   return table.concat(lines, "\n")
@@ -332,7 +334,7 @@ function process.handle(msg, _)
       print(Colors.red .. "Error" .. Colors.gray .. " handling message " .. Colors.reset)
     end
     print(Colors.green .. result .. Colors.reset)
-    print("\n" .. Colors.gray .. removeLastThreeLines(debug.traceback()) .. Colors.reset)
+    print("\n" .. Colors.gray .. tracebackWithoutHost(debug.traceback()) .. Colors.reset)
     local printData = table.concat(HANDLER_PRINT_LOGS, "\n")
     return ao.result({ Error = printData .. "\n\n" .. Colors.red .. "error:\n" .. Colors.reset .. result })
   end
