@@ -1,0 +1,571 @@
+/* Tensor kernels: half floats, the ggml block formats (F32, F16, Q4_0, Q8_0, Q4_K, Q6_K), activation
+ * quantization and matrix-vector products. Numerics follow ggml's CPU backend: activations are rounded to F16
+ * for F16 weights, quantized to Q8_0 blocks for Q4_0/Q8_0 weights and to Q8_K blocks for the K-quants, and the
+ * integer block sums are exact, so results agree with llama.cpp up to float summation order. */
+#include <math.h>
+#include <string.h>
+
+#include "llm.h"
+
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
+/* ---- block layouts ------------------------------------------------------------------------------------- */
+#define QK8_0 32
+#define QK4_0 32
+#define QK_K 256
+
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;                                 /* 34 bytes */
+typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;                            /* 18 bytes */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; } block_q4_K;   /* 144 bytes */
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
+
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
+
+int type_supported(uint32_t t) {
+    return t == GGML_F32 || t == GGML_F16 || t == GGML_Q4_0 || t == GGML_Q8_0 || t == GGML_Q4_K || t == GGML_Q6_K;
+}
+
+int type_block_size(uint32_t t) {
+    switch (t) {
+    case GGML_Q4_0: case GGML_Q8_0: return 32;
+    case GGML_Q4_K: case GGML_Q6_K: return 256;
+    default: return 1;
+    }
+}
+
+size_t type_block_bytes(uint32_t t) {
+    switch (t) {
+    case GGML_F32: return 4;
+    case GGML_F16: return 2;
+    case GGML_Q4_0: return sizeof(block_q4_0);
+    case GGML_Q8_0: return sizeof(block_q8_0);
+    case GGML_Q4_K: return sizeof(block_q4_K);
+    case GGML_Q6_K: return sizeof(block_q6_K);
+    default: return 0;
+    }
+}
+
+/* ---- half floats ------------------------------------------------------------------------------------- */
+static float h2f_table[65536];
+static int h2f_ready;
+
+static float h2f_compute(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
+    if (e == 0) {
+        float f = (float)mant * (1.0f / 16777216.0f);
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    } else if (e == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((e + 112) << 23) | (mant << 13);
+    }
+    float out;
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+static void h2f_init(void) {
+    if (h2f_ready) return;
+    for (uint32_t i = 0; i < 65536; i++) h2f_table[i] = h2f_compute((uint16_t)i);
+    h2f_ready = 1;
+}
+
+float fp16_to_f32(uint16_t h) {
+    if (!h2f_ready) h2f_init();
+    return h2f_table[h];
+}
+
+#define H2F(h) h2f_table[(h)]
+
+/* Round to nearest even, like the hardware conversion ggml uses. */
+uint16_t f32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00u;
+    if (ax >= 0x477ff000u) return sign | 0x7c00u; /* >= 65520 rounds to infinity */
+    int e = (int)(ax >> 23) - 127;
+    uint32_t mant = ax & 0x7fffffu;
+    if (e >= -14) {
+        uint32_t half = ((uint32_t)(e + 15) << 10) | (mant >> 13);
+        uint32_t rem = mant & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) half++;
+        return sign | (uint16_t)half;
+    }
+    int shift = -14 - e + 13;
+    if (shift > 24) return sign;
+    uint32_t m = mant | 0x800000u;
+    uint32_t half = m >> shift;
+    uint32_t rem = m & ((1u << shift) - 1);
+    uint32_t halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (half & 1))) half++;
+    return sign | (uint16_t)half;
+}
+
+static inline float round_half_even(float v) { return nearbyintf(v); }
+
+/* ---- dequantization (embedding rows, reference) --------------------------------------------------- */
+static void q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+void dequant_row(const mat_t *m, uint32_t row, float *y) {
+    if (!h2f_ready) h2f_init();
+    const uint8_t *p = (const uint8_t *)m->data + (size_t)row * m->row_bytes;
+    uint32_t n = m->ne0;
+    switch (m->type) {
+    case GGML_F32: memcpy(y, p, n * 4); break;
+    case GGML_F16: {
+        for (uint32_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            y[i] = H2F(h);
+        }
+    } break;
+    case GGML_Q8_0: {
+        const block_q8_0 *b = (const block_q8_0 *)p;
+        for (uint32_t i = 0; i < n / QK8_0; i++) {
+            float d = H2F(b[i].d);
+            for (int j = 0; j < QK8_0; j++) y[i * QK8_0 + j] = d * b[i].qs[j];
+        }
+    } break;
+    case GGML_Q4_0: {
+        const block_q4_0 *b = (const block_q4_0 *)p;
+        for (uint32_t i = 0; i < n / QK4_0; i++) {
+            float d = H2F(b[i].d);
+            for (int j = 0; j < QK4_0 / 2; j++) {
+                y[i * QK4_0 + j] = ((b[i].qs[j] & 0xF) - 8) * d;
+                y[i * QK4_0 + j + 16] = ((b[i].qs[j] >> 4) - 8) * d;
+            }
+        }
+    } break;
+    case GGML_Q4_K: {
+        const block_q4_K *b = (const block_q4_K *)p;
+        for (uint32_t i = 0; i < n / QK_K; i++) {
+            float d = H2F(b[i].d), dmin = H2F(b[i].dmin);
+            const uint8_t *q = b[i].qs;
+            int is = 0;
+            for (int j = 0; j < QK_K; j += 64) {
+                uint8_t sc, mn;
+                q4k_scale_min(is, b[i].scales, &sc, &mn);
+                float d1 = d * sc, m1 = dmin * mn;
+                q4k_scale_min(is + 1, b[i].scales, &sc, &mn);
+                float d2 = d * sc, m2 = dmin * mn;
+                for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
+                for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+                q += 32;
+                is += 2;
+            }
+        }
+    } break;
+    case GGML_Q6_K: {
+        const block_q6_K *b = (const block_q6_K *)p;
+        for (uint32_t i = 0; i < n / QK_K; i++) {
+            float d = H2F(b[i].d);
+            const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+            const int8_t *sc = b[i].scales;
+            for (int c = 0; c < QK_K; c += 128) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = d * sc[is + 0] * q1;
+                    y[l + 32] = d * sc[is + 2] * q2;
+                    y[l + 64] = d * sc[is + 4] * q3;
+                    y[l + 96] = d * sc[is + 6] * q4;
+                }
+                y += 128;
+                ql += 64;
+                qh += 32;
+                sc += 8;
+            }
+        }
+    } break;
+    }
+}
+
+/* ---- activation quantization ------------------------------------------------------------------------ */
+/* Quantized activations of one token: int8 values with per-block scales (already rounded to what ggml
+ * stores) and, for Q8_K, per-16 sums. For F16 weights the values are rounded to F16 and kept as floats. */
+typedef struct {
+    const float *f;  /* F32 / F16 weights */
+    int8_t *qs;
+    float *d;
+    int16_t *bsums;
+} act_t;
+
+static void quantize_q8_0(const float *x, uint32_t n, int8_t *qs, float *d) {
+    for (uint32_t b = 0; b < n / QK8_0; b++) {
+        const float *xb = x + b * QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) {
+            float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+        }
+        float dd = amax / 127.f;
+        float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        d[b] = fp16_to_f32(f32_to_fp16(dd));
+        for (int j = 0; j < QK8_0; j++) qs[b * QK8_0 + j] = (int8_t)round_half_even(xb[j] * id);
+    }
+}
+
+static void quantize_q8_K(const float *x, uint32_t n, int8_t *qs, float *d, int16_t *bsums) {
+    for (uint32_t b = 0; b < n / QK_K; b++) {
+        const float *xb = x + b * QK_K;
+        float amax = 0.0f, maxv = 0.0f;
+        for (int j = 0; j < QK_K; j++) {
+            float a = fabsf(xb[j]);
+            if (a > amax) {
+                amax = a;
+                maxv = xb[j];
+            }
+        }
+        int8_t *q = qs + b * QK_K;
+        if (amax == 0.0f) {
+            d[b] = 0.0f;
+            memset(q, 0, QK_K);
+        } else {
+            float iscale = -127.f / maxv;
+            for (int j = 0; j < QK_K; j++) {
+                int v = (int)round_half_even(iscale * xb[j]);
+                q[j] = (int8_t)(v > 127 ? 127 : v);
+            }
+            d[b] = 1.0f / iscale;
+        }
+        for (int g = 0; g < QK_K / 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += q[g * 16 + j];
+            bsums[b * (QK_K / 16) + g] = (int16_t)s;
+        }
+    }
+}
+
+size_t matmul_scratch_bytes(uint32_t ne0, int T) {
+    size_t per = (size_t)ne0 * 4 + ne0 + (ne0 / 32 + 1) * 4 + (ne0 / 16 + 1) * 2 + 64;
+    return per * (size_t)T + 64;
+}
+
+/* ---- dot-product kernels: NR rows of W against one activation vector ------------------------------------ */
+#ifdef __wasm_simd128__
+static inline float hsum4(v128_t v) {
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+           (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+static inline int32_t hsum4i(v128_t v) {
+    return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
+           wasm_i32x4_extract_lane(v, 3);
+}
+/* int8 x int8 dot of 16 lanes, accumulated into 4 x i32 */
+static inline v128_t dot_i8x16(v128_t a, v128_t b) {
+    v128_t lo = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b));
+    v128_t hi = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b));
+    return wasm_i32x4_add(lo, hi);
+}
+#endif
+
+float dot_f32(const float *a, const float *b, int n) {
+#ifdef __wasm_simd128__
+    v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+    }
+    float s = hsum4(wasm_f32x4_add(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+#else
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+#endif
+}
+
+void axpy_f32(float *y, float a, const float *x, int n) {
+    int i = 0;
+#ifdef __wasm_simd128__
+    v128_t va = wasm_f32x4_splat(a);
+    for (; i + 4 <= n; i += 4)
+        wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_f32x4_mul(va, wasm_v128_load(x + i))));
+#endif
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* F32 weights: 4 rows per pass over x. */
+static void rows_f32(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    const float *x = a->f;
+    uint32_t n = w->ne0;
+    const float *W[4];
+    for (int r = 0; r < 4; r++) W[r] = (const float *)((const uint8_t *)w->data + (size_t)(r0 + (r < nr ? r : 0)) * w->row_bytes);
+#ifdef __wasm_simd128__
+    v128_t acc[4][2];
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = wasm_f32x4_splat(0);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v128_t x0 = wasm_v128_load(x + i), x1 = wasm_v128_load(x + i + 4);
+        for (int r = 0; r < 4; r++) {
+            acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wasm_v128_load(W[r] + i), x0));
+            acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wasm_v128_load(W[r] + i + 4), x1));
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        float s = hsum4(wasm_f32x4_add(acc[r][0], acc[r][1]));
+        for (uint32_t j = i; j < n; j++) s += W[r][j] * x[j];
+        out[r] = s;
+    }
+#else
+    for (int r = 0; r < nr; r++) {
+        float s = 0.0f;
+        for (uint32_t j = 0; j < n; j++) s += W[r][j] * x[j];
+        out[r] = s;
+    }
+#endif
+}
+
+/* F16 weights against F16-rounded activations (held as floats). */
+static void rows_f16(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    const float *x = a->f;
+    uint32_t n = w->ne0;
+    for (int r = 0; r < nr; r++) {
+        const uint16_t *W = (const uint16_t *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+#ifdef __wasm_simd128__
+        v128_t acc0 = wasm_f32x4_splat(0), acc1 = acc0;
+        const v128_t mag = wasm_i32x4_splat(0x7fff), sgn = wasm_i32x4_splat(0x8000), scale = wasm_f32x4_splat(0x1p112f);
+        uint32_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v128_t h = wasm_v128_load(W + i);
+            v128_t lo = wasm_u32x4_extend_low_u16x8(h), hi = wasm_u32x4_extend_high_u16x8(h);
+            v128_t flo = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(lo, mag), 13), scale);
+            v128_t fhi = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(hi, mag), 13), scale);
+            flo = wasm_v128_or(flo, wasm_i32x4_shl(wasm_v128_and(lo, sgn), 16));
+            fhi = wasm_v128_or(fhi, wasm_i32x4_shl(wasm_v128_and(hi, sgn), 16));
+            acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(flo, wasm_v128_load(x + i)));
+            acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(fhi, wasm_v128_load(x + i + 4)));
+        }
+        float s = hsum4(wasm_f32x4_add(acc0, acc1));
+        for (; i < n; i++) s += H2F(W[i]) * x[i];
+        out[r] = s;
+#else
+        float s = 0.0f;
+        for (uint32_t i = 0; i < n; i++) s += H2F(W[i]) * x[i];
+        out[r] = s;
+#endif
+    }
+}
+
+static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    uint32_t nb = w->ne0 / QK8_0;
+    for (int r = 0; r < nr; r++) {
+        const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+#ifdef __wasm_simd128__
+        v128_t acc = wasm_f32x4_splat(0);
+        for (uint32_t i = 0; i < nb; i++) {
+            const int8_t *xq = a->qs + i * QK8_0;
+            v128_t s = wasm_i32x4_add(dot_i8x16(wasm_v128_load(b[i].qs), wasm_v128_load(xq)),
+                                      dot_i8x16(wasm_v128_load(b[i].qs + 16), wasm_v128_load(xq + 16)));
+            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i])));
+        }
+        out[r] = hsum4(acc);
+#else
+        float s = 0.0f;
+        for (uint32_t i = 0; i < nb; i++) {
+            int sumi = 0;
+            for (int j = 0; j < QK8_0; j++) sumi += b[i].qs[j] * a->qs[i * QK8_0 + j];
+            s += (H2F(b[i].d) * a->d[i]) * (float)sumi;
+        }
+        out[r] = s;
+#endif
+    }
+}
+
+static void rows_q4_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    uint32_t nb = w->ne0 / QK4_0;
+    for (int r = 0; r < nr; r++) {
+        const block_q4_0 *b = (const block_q4_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+#ifdef __wasm_simd128__
+        v128_t acc = wasm_f32x4_splat(0);
+        const v128_t m4 = wasm_i8x16_splat(0xF), e8 = wasm_i8x16_splat(8);
+        for (uint32_t i = 0; i < nb; i++) {
+            const int8_t *xq = a->qs + i * QK4_0;
+            v128_t q = wasm_v128_load(b[i].qs);
+            v128_t lo = wasm_i8x16_sub(wasm_v128_and(q, m4), e8);
+            v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), e8);
+            v128_t s = wasm_i32x4_add(dot_i8x16(lo, wasm_v128_load(xq)), dot_i8x16(hi, wasm_v128_load(xq + 16)));
+            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i])));
+        }
+        out[r] = hsum4(acc);
+#else
+        float s = 0.0f;
+        for (uint32_t i = 0; i < nb; i++) {
+            int sumi = 0;
+            for (int j = 0; j < 16; j++) {
+                sumi += ((b[i].qs[j] & 0xF) - 8) * a->qs[i * QK4_0 + j];
+                sumi += ((b[i].qs[j] >> 4) - 8) * a->qs[i * QK4_0 + j + 16];
+            }
+            s += (H2F(b[i].d) * a->d[i]) * (float)sumi;
+        }
+        out[r] = s;
+#endif
+    }
+}
+
+static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    uint32_t nb = w->ne0 / QK_K;
+    for (int r = 0; r < nr; r++) {
+        const block_q4_K *b = (const block_q4_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+        float sumf = 0.0f;
+        for (uint32_t i = 0; i < nb; i++) {
+            const int8_t *xq = a->qs + i * QK_K;
+            const int16_t *bs = a->bsums + i * (QK_K / 16);
+            uint8_t sc[8], mn[8];
+            for (int j = 0; j < 8; j++) q4k_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+            int32_t summs = 0;
+            for (int j = 0; j < 8; j++) summs += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
+            int32_t sumi = 0;
+            const uint8_t *q = b[i].qs;
+#ifdef __wasm_simd128__
+            const v128_t m4 = wasm_i8x16_splat(0xF);
+            for (int j = 0; j < 4; j++) {
+                v128_t q0 = wasm_v128_load(q + 32 * j), q1 = wasm_v128_load(q + 32 * j + 16);
+                v128_t s_lo = wasm_i32x4_add(dot_i8x16(wasm_v128_and(q0, m4), wasm_v128_load(xq + 64 * j)),
+                                             dot_i8x16(wasm_v128_and(q1, m4), wasm_v128_load(xq + 64 * j + 16)));
+                v128_t s_hi = wasm_i32x4_add(dot_i8x16(wasm_u8x16_shr(q0, 4), wasm_v128_load(xq + 64 * j + 32)),
+                                             dot_i8x16(wasm_u8x16_shr(q1, 4), wasm_v128_load(xq + 64 * j + 48)));
+                sumi += sc[2 * j] * hsum4i(s_lo) + sc[2 * j + 1] * hsum4i(s_hi);
+            }
+#else
+            for (int j = 0; j < 4; j++) {
+                int s_lo = 0, s_hi = 0;
+                for (int l = 0; l < 32; l++) {
+                    s_lo += (q[32 * j + l] & 0xF) * xq[64 * j + l];
+                    s_hi += (q[32 * j + l] >> 4) * xq[64 * j + 32 + l];
+                }
+                sumi += sc[2 * j] * s_lo + sc[2 * j + 1] * s_hi;
+            }
+#endif
+            float d = a->d[i] * H2F(b[i].d);
+            float dmin = a->d[i] * H2F(b[i].dmin);
+            sumf += d * (float)sumi - dmin * (float)summs;
+        }
+        out[r] = sumf;
+    }
+}
+
+static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
+    uint32_t nb = w->ne0 / QK_K;
+    for (int r = 0; r < nr; r++) {
+        const block_q6_K *b = (const block_q6_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+        float sumf = 0.0f;
+        for (uint32_t i = 0; i < nb; i++) {
+            const int8_t *xq = a->qs + i * QK_K;
+            const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+            const int8_t *sc = b[i].scales;
+            int32_t sumi = 0;
+            for (int c = 0; c < 2; c++) {
+#ifdef __wasm_simd128__
+                const v128_t m4 = wasm_i8x16_splat(0xF), m3 = wasm_i8x16_splat(3), o32 = wasm_i8x16_splat(32);
+                for (int h = 0; h < 2; h++) { /* l = 16h .. 16h+15 */
+                    v128_t l0 = wasm_v128_load(ql + 16 * h), l1 = wasm_v128_load(ql + 32 + 16 * h);
+                    v128_t hh = wasm_v128_load(qh + 16 * h);
+                    v128_t q1 = wasm_v128_or(wasm_v128_and(l0, m4), wasm_i8x16_shl(wasm_v128_and(hh, m3), 4));
+                    v128_t q2 = wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4));
+                    v128_t q3 = wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 4), m3), 4));
+                    v128_t q4 = wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hh, 6), 4));
+                    const int8_t *x0 = xq + 128 * c + 16 * h;
+                    sumi += sc[h + 0] * hsum4i(dot_i8x16(wasm_i8x16_sub(q1, o32), wasm_v128_load(x0)));
+                    sumi += sc[h + 2] * hsum4i(dot_i8x16(wasm_i8x16_sub(q2, o32), wasm_v128_load(x0 + 32)));
+                    sumi += sc[h + 4] * hsum4i(dot_i8x16(wasm_i8x16_sub(q3, o32), wasm_v128_load(x0 + 64)));
+                    sumi += sc[h + 6] * hsum4i(dot_i8x16(wasm_i8x16_sub(q4, o32), wasm_v128_load(x0 + 96)));
+                }
+#else
+                int s[8] = {0};
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = (int)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    const int8_t *x0 = xq + 128 * c;
+                    s[is + 0] += q1 * x0[l];
+                    s[is + 2] += q2 * x0[l + 32];
+                    s[is + 4] += q3 * x0[l + 64];
+                    s[is + 6] += q4 * x0[l + 96];
+                }
+                for (int g = 0; g < 8; g++) sumi += sc[g] * s[g];
+#endif
+                ql += 64;
+                qh += 32;
+                sc += 8;
+            }
+            sumf += (a->d[i] * H2F(b[i].d)) * (float)sumi;
+        }
+        out[r] = sumf;
+    }
+}
+
+typedef void (*rows_fn)(const mat_t *, uint32_t, int, const act_t *, float *);
+
+void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
+    if (!h2f_ready) h2f_init();
+    uint32_t n = w->ne0, m = w->ne1;
+    act_t acts[64];
+    uint8_t *s = (uint8_t *)scratch;
+    rows_fn fn = 0;
+    for (int t = 0; t < T; t++) {
+        act_t *a = &acts[t];
+        const float *xt = x + (size_t)t * n;
+        memset(a, 0, sizeof(*a));
+        switch (w->type) {
+        case GGML_F32: a->f = xt; fn = rows_f32; break;
+        case GGML_F16: {
+            float *f = (float *)s;
+            s += (size_t)n * 4;
+            for (uint32_t i = 0; i < n; i++) f[i] = H2F(f32_to_fp16(xt[i]));
+            a->f = f;
+            fn = rows_f16;
+        } break;
+        case GGML_Q8_0: case GGML_Q4_0: {
+            a->d = (float *)s;
+            s += (n / 32 + 1) * 4;
+            a->qs = (int8_t *)s;
+            s += (n + 15) & ~15u;
+            quantize_q8_0(xt, n, a->qs, a->d);
+            fn = w->type == GGML_Q8_0 ? rows_q8_0 : rows_q4_0;
+        } break;
+        default: { /* K-quants */
+            a->d = (float *)s;
+            s += (n / QK_K + 1) * 4;
+            a->bsums = (int16_t *)s;
+            s += ((n / 16 + 1) * 2 + 15) & ~15u;
+            a->qs = (int8_t *)s;
+            s += (n + 15) & ~15u;
+            quantize_q8_K(xt, n, a->qs, a->d, a->bsums);
+            fn = w->type == GGML_Q4_K ? rows_q4_K : rows_q6_K;
+        } break;
+        }
+    }
+    float tmp[4];
+    for (uint32_t r = 0; r < m; r += 4) {
+        int nr = m - r < 4 ? (int)(m - r) : 4;
+        for (int t = 0; t < T; t++) {
+            fn(w, r, nr, &acts[t], tmp);
+            for (int i = 0; i < nr; i++) y[(size_t)t * m + r + i] = tmp[i];
+        }
+    }
+}
