@@ -122,6 +122,24 @@ def bench_eval(count: int) -> tuple[float, float]:
     return aos_rate, base_rate
 
 
+def bench_runaway() -> tuple[float, float]:
+    """Seconds until `while true do end` is stopped at the default budget, and the
+    seconds a bare lupa state needs for the same number of loop iterations."""
+    rt = booted_runtime()
+    start = time.perf_counter()
+    res = rt.handle(message(1, [{"name": "Action", "value": "Eval"}], "while true do end"), ENV)
+    stopped = time.perf_counter() - start
+    assert "compute budget exceeded" in res["Error"]
+    assert rt.handle(message(2, [{"name": "Action", "value": "Eval"}], "1+1"), ENV)["Output"]["data"] == "2"
+    rt.close()
+    lua = lua53.LuaRuntime(register_eval=False)
+    # `while true do end` is one JMP per iteration; a numeric for is one FORLOOP
+    loop = lua.eval("function(n) for i = 1, n do end end")
+    start = time.perf_counter()
+    loop(rt.compute_budget)
+    return stopped, time.perf_counter() - start
+
+
 def rss_bytes() -> int:
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
@@ -154,6 +172,9 @@ def main() -> int:
     ev, ev_base = bench_eval(args.messages)
     print(f"eval:  {ev:10,.0f} msg/s through handle()   bare lupa call {ev_base:12,.0f}/s"
           f"   ratio {ev / ev_base:.3f}")
+    stopped, bare = bench_runaway()
+    print(f"runaway: `while true do end` stopped after {stopped:.2f} s at the default budget"
+          f"   bare lupa loop of as many iterations {bare:.2f} s   ratio {stopped / bare:.2f}")
     per_proc, lua_heap = bench_idle_processes(args.processes)
     print(f"idle:  {args.processes} booted processes: {per_proc / 1024:,.0f} KiB RSS each "
           f"(Lua heap {lua_heap / 1024:,.0f} KiB each)")

@@ -186,12 +186,34 @@ encode_table = function(val, stack, out, n)
   return n
 end
 
+-- One output buffer is reused between calls (not while an encode is running:
+-- a __pairs metamethod could call json.encode again).
+local buffer, stack_buffer, busy = {}, { n = 0 }, false
+
 --- Encode a Lua value as JSON text.
 function json.encode(val)
-  local out = {}
-  local n = encode(val, { n = 0 }, out, 0)
-  if n == 1 then return out[1] end
-  return concat(out, "", 1, n)
+  local t = type(val)
+  if t ~= "table" then
+    local out = {}
+    local n = encode(val, { n = 0 }, out, 0)
+    if n == 1 then return out[1] end
+    return concat(out, "", 1, n)
+  end
+  if busy then
+    local out = {}
+    return concat(out, "", 1, encode(val, { n = 0 }, out, 0))
+  end
+  busy = true
+  stack_buffer.n = 0
+  local ok, n = pcall(encode, val, stack_buffer, buffer, 0)
+  busy = false
+  if not ok then
+    for i = #stack_buffer, 1, -1 do stack_buffer[i] = nil end
+    error(n, 0)
+  end
+  local text = concat(buffer, "", 1, n)
+  if n > 4096 then buffer = {} end
+  return text
 end
 
 -------------------------------------------------------------------------------

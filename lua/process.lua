@@ -137,11 +137,25 @@ end
 
 local normalize = Utils.normalize
 
+-- Root keys and tag names in the 2.0.4 form (in place: messages from the
+-- network already use it, so usually nothing moves).
 local function normalizeKeys(msg)
-  local out = {}
-  for k, v in pairs(msg) do
-    out[normalize(k)] = v
+  local renames
+  for k in pairs(msg) do
+    local nk = normalize(k)
+    if nk ~= k then
+      renames = renames or {}
+      renames[#renames + 1] = k
+    end
   end
+  if renames then
+    for _, k in ipairs(renames) do
+      local v = msg[k]
+      msg[k] = nil
+      msg[normalize(k)] = v
+    end
+  end
+  local out = msg
   if type(out.Tags) == "table" then
     for _, o in ipairs(out.Tags) do
       if type(o) == "table" and o.name ~= nil then
