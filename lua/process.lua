@@ -376,6 +376,24 @@ function process.handle(msg, _)
   return response
 end
 
+-- aos loads .crypto together with the process; here it is loaded on first
+-- use (package.loaded['.crypto.init'] included), which keeps idle processes small.
+do
+  local lazy = { [".crypto.init"] = true }
+  local loading = {}
+  local mt = getmetatable(package.loaded) or {}
+  mt.__index = function(_, name)
+    if lazy[name] and not loading[name] then
+      loading[name] = true
+      local ok, mod = pcall(require, name)
+      loading[name] = nil
+      if ok then return mod end
+    end
+    return nil
+  end
+  setmetatable(package.loaded, mt)
+end
+
 -- The built-in APM client registers its handlers and sets json / base64.
 local apm_ok, apm_mod = pcall(require, ".apm")
 if apm_ok then
