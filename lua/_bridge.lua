@@ -311,13 +311,7 @@ end
 
 local env_cache_src, env_cache_fn
 
-local function entry(msg_src, env_src)
-  if budget then sethook(hook, "", STEP) end
-  ctl.used = 0
-  local msg_fn, err = raw_load(msg_src, "=message", "t", nil)
-  if not msg_fn then
-    return false, "invalid message: " .. err, 0
-  end
+local function run(msg, env_src)
   if env_src ~= env_cache_src then
     local env_fn, env_err = raw_load(env_src, "=env", "t", nil)
     if not env_fn then
@@ -325,7 +319,7 @@ local function entry(msg_src, env_src)
     end
     env_cache_src, env_cache_fn = env_src, env_fn
   end
-  local ok, res = pcall(process.handle, msg_fn(), env_cache_fn())
+  local ok, res = pcall(process.handle, msg, env_cache_fn())
   if not ok then
     return false, tostring(res), ctl.used
   end
@@ -336,4 +330,39 @@ local function entry(msg_src, env_src)
   return true, out, ctl.used
 end
 
-return entry, ctl
+-- entry(msg_src, env_src): the message as the source of a table constructor.
+local function entry(msg_src, env_src)
+  if budget then sethook(hook, "", STEP) end
+  ctl.used = 0
+  local msg_fn, err = raw_load(msg_src, "=message", "t", nil)
+  if not msg_fn then
+    return false, "invalid message: " .. err, 0
+  end
+  return run(msg_fn(), env_src)
+end
+
+-- entry_flat(env_src, nroot, ntags, k1, v1, ..., name1, value1, ...): a message
+-- whose fields are all scalars plus a Tags list of name/value pairs, passed as
+-- arguments (no compile step).
+local function entry_flat(env_src, nroot, ntags, ...)
+  if budget then sethook(hook, "", STEP) end
+  ctl.used = 0
+  local a = { ... }
+  local msg = {}
+  local i = 1
+  for _ = 1, nroot do
+    msg[a[i]] = a[i + 1]
+    i = i + 2
+  end
+  if ntags >= 0 then
+    local tags = {}
+    for j = 1, ntags do
+      tags[j] = { name = a[i], value = a[i + 1] }
+      i = i + 2
+    end
+    msg.Tags = tags
+  end
+  return run(msg, env_src)
+end
+
+return entry, ctl, entry_flat

@@ -105,6 +105,22 @@ function ao.clone(obj, seen)
   return setmetatable(res, getmetatable(obj))
 end
 
+-- Authority tag values are re-read on every message; split each value once.
+local splitCache, splitCount = {}, 0
+local function splitAuthorities(value)
+  local parts = splitCache[value]
+  if parts then return parts end
+  parts = {}
+  for part in value:gmatch("[^,]+") do
+    parts[#parts + 1] = part
+  end
+  if splitCount < 64 then
+    splitCache[value] = parts
+    splitCount = splitCount + 1
+  end
+  return parts
+end
+
 --- Called at the start of every message with the environment.
 function ao.init(env)
   local ptags = env.Process.Tags
@@ -117,7 +133,7 @@ function ao.init(env)
   if type(ptags) == "table" then
     for _, o in ipairs(ptags) do
       if o.name == "Authority" and type(o.value) == "string" then
-        for part in o.value:gmatch("[^,]+") do
+        for _, part in ipairs(splitAuthorities(o.value)) do
           local present = false
           for _, a in ipairs(ao.authorities) do
             if a == part then present = true break end

@@ -73,8 +73,8 @@ end
 local encode_table
 
 -- Appends the JSON text of val to out (after position n); returns the new n.
--- Scalars are written in place to keep the number of calls small.
-local function encode(val, stack, out, n)
+-- `stack[1..depth-1]` are the tables being encoded around val.
+local function encode(val, stack, depth, out, n)
   local t = type(val)
   if t == "string" then
     if find(val, ESCAPE_PATTERN) then
@@ -85,7 +85,7 @@ local function encode(val, stack, out, n)
     out[n + 3] = '"'
     return n + 3
   elseif t == "table" then
-    return encode_table(val, stack, out, n)
+    return encode_table(val, stack, depth, out, n)
   elseif t == "number" then
     out[n + 1] = number_text(val)
     return n + 1
@@ -99,18 +99,32 @@ local function encode(val, stack, out, n)
   error("unexpected type '" .. t .. "'")
 end
 
--- `stack` holds the tables being encoded (ancestors of val), stack.n deep.
-encode_table = function(val, stack, out, n)
-  local depth = stack.n
+-- A {name = <string>, value = <string>} pair (message tags): written directly.
+local function encode_pair(v, out, n)
+  local name, value = v.name, v.value
+  if type(name) ~= "string" or type(value) ~= "string" then return nil end
+  local k1 = next(v)
+  local k2 = next(v, k1)
+  if next(v, k2) ~= nil then return nil end
+  if find(name, ESCAPE_PATTERN) then name = escape_cached(name) end
+  if find(value, ESCAPE_PATTERN) then value = escape_cached(value) end
+  out[n + 1] = '{"name":"'
+  out[n + 2] = name
+  out[n + 3] = '","value":"'
+  out[n + 4] = value
+  out[n + 5] = '"}'
+  return n + 5
+end
+
+encode_table = function(val, stack, depth, out, n)
   -- a cycle makes the depth grow without bound: look for one only when deep
-  if depth >= 32 then
-    for i = 1, depth do
+  if depth > 32 then
+    for i = 1, depth - 1 do
       if stack[i] == val then error("circular reference") end
     end
   end
-  depth = depth + 1
   stack[depth] = val
-  stack.n = depth
+  local inner = depth + 1
   if rawget(val, 1) ~= nil or next(val) == nil then
     -- array: every key must be a number and the keys must be 1..#val
     local count = 0
@@ -123,92 +137,104 @@ encode_table = function(val, stack, out, n)
     if count ~= #val then
       error("invalid table: sparse array")
     end
-    n = n + 1; out[n] = "["
+    out[n + 1] = "["
+    n = n + 1
     for i = 1, count do
-      if i > 1 then n = n + 1; out[n] = "," end
-      n = encode(val[i], stack, out, n)
-    end
-    n = n + 1; out[n] = "]"
-  else
-    -- object: string keys only, function values skipped, keys in sorted order
-    local nk, k1, k2, keys = 0, nil, nil, nil
-    for k, v in pairs(val) do
-      if type(k) ~= "string" then
-        error("invalid table: mixed or invalid key types")
+      if i > 1 then
+        out[n + 1] = ","
+        n = n + 1
       end
-      if type(v) ~= "function" then
-        nk = nk + 1
-        if nk == 1 then
-          k1 = k
-        elseif nk == 2 then
-          k2 = k
-        elseif nk == 3 then
-          keys = { k1, k2, k }
-        else
-          keys[nk] = k
-        end
+      local v = val[i]
+      local tv = type(v)
+      if tv == "string" then
+        if find(v, ESCAPE_PATTERN) then v = escape_cached(v) end
+        out[n + 1] = '"'
+        out[n + 2] = v
+        out[n + 3] = '"'
+        n = n + 3
+      elseif tv == "table" then
+        n = encode_pair(v, out, n) or encode_table(v, stack, inner, out, n)
+      else
+        n = encode(v, stack, inner, out, n)
       end
     end
-    if nk <= 2 then
-      if nk == 2 and k2 < k1 then k1, k2 = k2, k1 end
-      out[n + 1] = "{"
-      n = n + 1
-      if nk >= 1 then
-        out[n + 1] = key_cache[k1] or encode_key(k1)
-        n = encode(val[k1], stack, out, n + 1)
-        if nk == 2 then
-          out[n + 1] = ","
-          out[n + 2] = key_cache[k2] or encode_key(k2)
-          n = encode(val[k2], stack, out, n + 2)
-        end
+    out[n + 1] = "]"
+    return n + 1
+  end
+  -- object: string keys only, function values skipped, keys in sorted order
+  local nk, k1, k2, keys = 0, nil, nil, nil
+  for k, v in pairs(val) do
+    if type(k) ~= "string" then
+      error("invalid table: mixed or invalid key types")
+    end
+    if type(v) ~= "function" then
+      nk = nk + 1
+      if nk == 1 then
+        k1 = k
+      elseif nk == 2 then
+        k2 = k
+      elseif nk == 3 then
+        keys = { k1, k2, k }
+      else
+        keys[nk] = k
       end
-      out[n + 1] = "}"
-      n = n + 1
-    else
-      sort(keys)
-      out[n + 1] = "{"
-      n = n + 1
-      for i = 1, nk do
-        local k = keys[i]
-        if i > 1 then
-          out[n + 1] = ","
-          n = n + 1
-        end
-        out[n + 1] = key_cache[k] or encode_key(k)
-        n = encode(val[k], stack, out, n + 1)
-      end
-      out[n + 1] = "}"
-      n = n + 1
     end
   end
-  stack[depth] = nil
-  stack.n = depth - 1
-  return n
+  if nk > 2 then
+    sort(keys)
+  elseif nk == 2 then
+    if k2 < k1 then k1, k2 = k2, k1 end
+    keys = { k1, k2 }
+  elseif nk == 1 then
+    keys = { k1 }
+  else
+    out[n + 1] = "{}"
+    return n + 1
+  end
+  out[n + 1] = "{"
+  n = n + 1
+  for i = 1, nk do
+    local k = keys[i]
+    if i > 1 then
+      out[n + 1] = ","
+      n = n + 1
+    end
+    out[n + 1] = key_cache[k] or encode_key(k)
+    local v = val[k]
+    if type(v) == "string" then
+      if find(v, ESCAPE_PATTERN) then v = escape_cached(v) end
+      out[n + 2] = '"'
+      out[n + 3] = v
+      out[n + 4] = '"'
+      n = n + 4
+    else
+      n = encode(v, stack, inner, out, n + 1)
+    end
+  end
+  out[n + 1] = "}"
+  return n + 1
 end
 
 -- One output buffer is reused between calls (not while an encode is running:
 -- a __pairs metamethod could call json.encode again).
-local buffer, stack_buffer, busy = {}, { n = 0 }, false
+local buffer, stack_buffer, busy = {}, {}, false
 
 --- Encode a Lua value as JSON text.
 function json.encode(val)
-  local t = type(val)
-  if t ~= "table" then
+  if type(val) ~= "table" then
     local out = {}
-    local n = encode(val, { n = 0 }, out, 0)
+    local n = encode(val, nil, 1, out, 0)
     if n == 1 then return out[1] end
     return concat(out, "", 1, n)
   end
   if busy then
     local out = {}
-    return concat(out, "", 1, encode(val, { n = 0 }, out, 0))
+    return concat(out, "", 1, encode_table(val, {}, 1, out, 0))
   end
   busy = true
-  stack_buffer.n = 0
-  local ok, n = pcall(encode, val, stack_buffer, buffer, 0)
+  local ok, n = pcall(encode_table, val, stack_buffer, 1, buffer, 0)
   busy = false
   if not ok then
-    for i = #stack_buffer, 1, -1 do stack_buffer[i] = nil end
     error(n, 0)
   end
   local text = concat(buffer, "", 1, n)

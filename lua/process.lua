@@ -29,11 +29,22 @@ local eval = require(".eval")
 local default = require(".default")
 local boot = require(".boot")
 
--- Keep the prompt out of the hot path: it is rebuilt only when printing.
+-- The prompt text is rebuilt only when the name or the Inbox size changed.
+local prompt = {}
 function Prompt()
-  return Colors.green .. Name .. Colors.gray .. "@" .. Colors.blue .. "aos-" .. process._version
-    .. Colors.gray .. "[Inbox:" .. Colors.red .. tostring(#Inbox) .. Colors.gray .. "]"
-    .. Colors.reset .. "> "
+  local count = #Inbox
+  local c = Colors
+  local p = prompt
+  if Name == p.name and count == p.count and c.green == p.green and c.gray == p.gray
+    and c.blue == p.blue and c.red == p.red and c.reset == p.reset then
+    return p.text
+  end
+  prompt = {
+    name = Name, count = count, green = c.green, gray = c.gray, blue = c.blue, red = c.red, reset = c.reset,
+    text = c.green .. Name .. c.gray .. "@" .. c.blue .. "aos-" .. process._version
+      .. c.gray .. "[Inbox:" .. c.red .. tostring(count) .. c.gray .. "]" .. c.reset .. "> ",
+  }
+  return prompt.text
 end
 
 function Version()
@@ -298,7 +309,7 @@ function process.handle(msg, _)
   end
 
   Errors = Errors or {}
-  ao.clearOutbox()
+  -- (ao.init has just given this message a fresh outbox)
 
   if msg.From ~= msg.Owner and not ao.isTrusted(msg) then
     print("Message is not trusted! From: " .. tostring(msg.From) .. " - Owner: " .. tostring(msg.Owner))

@@ -63,6 +63,21 @@ def _number(v: int | float) -> str:
     return repr(float(v))
 
 
+def _write_tags(items: list | tuple, out: list[str]) -> bool:
+    """Fast path for a list of {name, value} string pairs (message tags)."""
+    parts = []
+    for item in items:
+        if type(item) is not dict or len(item) != 2:
+            return False
+        name = item.get("name")
+        value = item.get("value")
+        if type(name) is not str or type(value) is not str:
+            return False
+        parts.append("{name=" + _string(name) + ",value=" + _string(value) + "}")
+    out.append("{" + ",".join(parts) + "}")
+    return True
+
+
 def _write(v: object, out: list[str], depth: int, where: str) -> None:
     # `where` names the key being written, only for error messages.
     t = type(v)
@@ -88,6 +103,8 @@ def _write(v: object, out: list[str], depth: int, where: str) -> None:
     elif t is list or t is tuple:
         if depth >= _MAX_DEPTH:
             raise LuaSourceError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+        if _write_tags(v, out):  # type: ignore[arg-type]
+            return
         out.append("{")
         for item in v:  # type: ignore[attr-defined]
             _write(item, out, depth + 1, where)
@@ -118,3 +135,48 @@ def to_lua(value: object, name: str = "value") -> bytes:
     out = ["return "]
     _write(value, out, 0, name)
     return "".join(out).encode("utf-8", "surrogateescape")
+
+
+def flat_args(msg: dict) -> list | None:
+    """[nroot, ntags, k1, v1, ..., name1, value1, ...] for a message whose fields are
+    scalars and whose Tags are name/value strings; None when it has another shape."""
+    args: list = [0, -1]
+    tags = None
+    for k, v in msg.items():
+        if type(k) is not str:
+            return None
+        if k == "Tags":
+            tags = v
+            continue
+        t = type(v)
+        if t is str:
+            v = v.encode("utf-8", "surrogateescape")
+        elif t is int:
+            if not _MIN_INT < v <= _MAX_INT:
+                return None
+        elif t is float:
+            if v != v or v in (math.inf, -math.inf):
+                return None
+            if v.is_integer() and _MIN_INT < v < _MAX_INT:
+                v = int(v)
+        elif t is bytes:
+            pass
+        elif v is not None and t is not bool:
+            return None
+        args.append(k.encode("utf-8", "surrogateescape"))
+        args.append(v)
+    args[0] = (len(args) - 2) // 2
+    if tags is not None:
+        if type(tags) is not list:
+            return None
+        for tag in tags:
+            if type(tag) is not dict or len(tag) != 2:
+                return None
+            name = tag.get("name")
+            value = tag.get("value")
+            if type(name) is not str or type(value) is not str:
+                return None
+            args.append(name.encode("utf-8", "surrogateescape"))
+            args.append(value.encode("utf-8", "surrogateescape"))
+        args[1] = len(tags)
+    return args

@@ -17,7 +17,7 @@ from typing import Any
 
 import lupa.lua53 as lua53
 
-from aos_py.runtime.luasrc import LuaSourceError, to_lua
+from aos_py.runtime.luasrc import LuaSourceError, flat_args, to_lua
 from aos_py.runtime.sources import read_source
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -96,7 +96,7 @@ class ProcessRuntime:
         if chunk is None:
             raise RuntimeError("lua/_bridge.lua does not compile")
         try:
-            self._entry, self._ctl = chunk(
+            self._entry, self._ctl, self._entry_flat = chunk(
                 self._load_source,
                 self._resolve_data,
                 self._make_llama,
@@ -176,7 +176,8 @@ class ProcessRuntime:
         if not isinstance(msg, dict) or not isinstance(env, dict):
             raise HandleError("handle() needs a message dict and an env dict")
         try:
-            msg_src = to_lua(msg, "msg")
+            flat = flat_args(msg)
+            msg_src = to_lua(msg, "msg") if flat is None else b""
             if env != self._last_env:
                 self._last_env_src = to_lua(env, "env")
                 self._last_env = copy.deepcopy(env)
@@ -189,7 +190,10 @@ class ProcessRuntime:
                 self._ctl[b"exhausted"] = False
                 self._needs_reset = False
             try:
-                ok, text, gas = self._entry(msg_src, env_src)
+                if flat is None:
+                    ok, text, gas = self._entry(msg_src, env_src)
+                else:
+                    ok, text, gas = self._entry_flat(env_src, *flat)
             except lua53.LuaMemoryError:
                 self._needs_reset = True
                 return self._limit_error(self._memory_message(), self._gas())
@@ -225,6 +229,7 @@ class ProcessRuntime:
         """Release the Lua state."""
         self._closed = True
         self._entry = None
+        self._entry_flat = None
         self._ctl = None
         self._lua = None  # type: ignore[assignment]
         self._llama_host = None
