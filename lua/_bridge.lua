@@ -365,4 +365,66 @@ local function entry_flat(env_src, nroot, ntags, ...)
   return run(msg, env_src)
 end
 
-return entry, ctl, entry_flat
+-- state_dump(): the process's global state as canonical text (sorted keys,
+-- shared tables written once), for comparing a process with a replay of its
+-- log. Functions and coroutines appear by kind only; the standard library and
+-- the bundled modules' functions do not vary between replays.
+local LIBRARIES = {
+  string = true, table = true, math = true, io = true, os = true, coroutine = true,
+  debug = true, utf8 = true, package = true, bit32 = true, _G = true,
+}
+
+local function state_dump()
+  local out, n = {}, 0
+  local seen, ids = {}, 0
+  local function emit(s)
+    n = n + 1
+    out[n] = s
+  end
+  local function key_less(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    if ta == "boolean" then return (not a) and b end
+    return false
+  end
+  local function scalar(v)
+    local t = type(v)
+    if t == "string" then return string.format("%q", v) end
+    if t == "number" then
+      if math.type(v) == "integer" then return tostring(v) end
+      return string.format("%.17g", v)
+    end
+    if t == "boolean" or t == "nil" then return tostring(v) end
+    return "<" .. t .. ">"
+  end
+  local function walk(v, top)
+    if type(v) ~= "table" then
+      emit(scalar(v))
+      return
+    end
+    if seen[v] then
+      emit("@" .. seen[v])
+      return
+    end
+    ids = ids + 1
+    seen[v] = ids
+    local keys = {}
+    for k in pairs(v) do
+      if not (top and LIBRARIES[k]) then keys[#keys + 1] = k end
+    end
+    table.sort(keys, key_less)
+    emit("{")
+    for _, k in ipairs(keys) do
+      if type(k) == "table" then walk(k, false) else emit(scalar(k)) end
+      emit("=")
+      walk(v[k], false)
+      emit(";")
+    end
+    emit("}")
+  end
+  walk(_G, true)
+  return table.concat(out)
+end
+
+return entry, ctl, entry_flat, state_dump

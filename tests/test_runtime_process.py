@@ -260,3 +260,16 @@ def test_llama_host_module(monkeypatch):
     assert "Traceback" not in res["Error"]
     res = ev(rt, "local h = require('_llama'); return type(h.info) .. ' ' .. tostring(h.__class__)", 3)
     assert data(res) == "function nil"
+
+
+def test_state_dump_compares_processes():
+    a, b = booted(), booted()
+    assert a.state_dump() == b.state_dump()
+    for rt in (a, b):
+        data(ev(rt, "Balances = {alice = 10, bob = 5}; Handlers.add('t', 'T', function() end)"))
+    assert a.state_dump() == b.state_dump()
+    data(ev(a, "Balances.alice = 9", 2))
+    assert a.state_dump() != b.state_dump()
+    assert '"alice"=9;' in a.state_dump()
+    before = a.state_dump()
+    assert a.state_dump() == before  # dumping changes nothing

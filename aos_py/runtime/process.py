@@ -96,7 +96,7 @@ class ProcessRuntime:
         if chunk is None:
             raise RuntimeError("lua/_bridge.lua does not compile")
         try:
-            self._entry, self._ctl, self._entry_flat = chunk(
+            self._entry, self._ctl, self._entry_flat, self._state_dump = chunk(
                 self._load_source,
                 self._resolve_data,
                 self._make_llama,
@@ -221,6 +221,14 @@ class ProcessRuntime:
         with self._lock:
             return self._lua.execute(code.encode("utf-8"))
 
+    def state_dump(self) -> str:
+        """The process's global state as canonical text (for comparing a process with
+        a replay of its log: equal states give equal dumps). Does not change the state."""
+        if self._closed:
+            raise HandleError("this process runtime is closed")
+        with self._lock:
+            return _text(self._state_dump())
+
     def memory_used(self) -> int:
         """Bytes currently allocated by this Lua state."""
         return int(self._lua.get_memory_used())
@@ -230,6 +238,7 @@ class ProcessRuntime:
         self._closed = True
         self._entry = None
         self._entry_flat = None
+        self._state_dump = None
         self._ctl = None
         self._lua = None  # type: ignore[assignment]
         self._llama_host = None
