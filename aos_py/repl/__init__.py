@@ -1,0 +1,1 @@
+"""The aos shell: prompt-toolkit REPL, dot-commands, .load bundling, live messages, history, completion."""

@@ -1,0 +1,270 @@
+"""`aos` command line: flags, start-up (wallet, find or spawn the process, splash), scripting modes, models.
+
+Imports stay lazy: --help/--version never load the node, and nothing on the REPL path imports the
+inference engines, so a returning user gets a prompt quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import sys
+from pathlib import Path
+
+from aos_py import __version__
+from aos_py.repl import render
+
+PROCESS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+CRON_RE = re.compile(r"^(\d+)-(second|seconds|minute|minutes|hour|hours|day|days|month|months|year|years|block|blocks)$",
+                     re.IGNORECASE)
+BOOT_ERROR = ("An Error occurred trying to contact your AOS process. Please check your access points, "
+              "and if the problem persists contact support.")
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed in red, exit status 1, nothing changed."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aos",
+        description="aos: a Lua shell inside an AO process, on a local AO node.",
+        epilog="Also: `aos model add FILE.gguf` imports a model into the node's data store; `aos model list` lists them.",
+    )
+    p.add_argument("name", nargs="?", default=None, help="process name (default: default) or a 43-char process id")
+    p.add_argument("--wallet", metavar="FILE", help="JWK wallet file (default: $AOS_WALLET or ~/.aos.json; made if missing)")
+    p.add_argument("--data-dir", metavar="DIR", help="node data directory (default: $AOS_PY_HOME or ~/.aos-py)")
+    p.add_argument("--load", metavar="FILE", action="append", default=[],
+                   help="load a Lua file (with its requires) after connecting; repeatable; output and errors are shown")
+    p.add_argument("--run", metavar="LUA", help="evaluate one Lua chunk, print the result and exit (0 ok, 1 error)")
+    p.add_argument("--dry-run", "--dryrun", dest="dry_run", action="store_true",
+                   help="with --run (or piped Lua): evaluate without saving the process state")
+    p.add_argument("--list", action="store_true", help="list the processes your wallet owns and exit")
+    p.add_argument("--watch", metavar="PID", help="print the live output of a process (no REPL); Ctrl-C stops")
+    p.add_argument("--cron", metavar="N-UNIT", help="spawn only: cron interval, e.g. 5-minutes (units second..year, block)")
+    p.add_argument("--monitor", action="store_true", help="turn cron ticks on for the process right after connecting")
+    p.add_argument("--tag-name", action="append", default=[], metavar="NAME", help="spawn only: extra tag name (repeatable)")
+    p.add_argument("--tag-value", action="append", default=[], metavar="VALUE",
+                   help="spawn only: value for the --tag-name in the same position")
+    p.add_argument("--data", metavar="FILE", help="spawn only: use the file's contents as the spawn data (On-Boot=Data)")
+    p.add_argument("--module", metavar="ID", help="spawn only: process module id (default: the aos-py module)")
+    p.add_argument("--get-blueprints", nargs="?", const=".", metavar="DIR",
+                   help="copy the shipped blueprints into DIR (default: the current folder) and exit")
+    p.add_argument("--version", action="store_true", help="print the client version and exit")
+    return p
+
+
+def data_dir_of(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("AOS_PY_HOME") or Path.home() / ".aos-py").expanduser()
+
+
+def spawn_options(args: argparse.Namespace) -> dict:
+    """Validate and collect the spawn-only flags (checked before anything is created)."""
+    opts: dict = {"tags": [], "data": "", "cron": None, "module": args.module}
+    if args.cron is not None:
+        if not CRON_RE.match(args.cron):
+            raise UsageError("Invalid cron flag! Use <number>-<unit>, unit one of second(s), minute(s), hour(s), "
+                             "day(s), month(s), year(s), block(s)")
+        opts["cron"] = args.cron
+    if len(args.tag_name) != len(args.tag_value):
+        raise UsageError(f"--tag-name and --tag-value must come in pairs (got {len(args.tag_name)} names "
+                         f"and {len(args.tag_value)} values)")
+    opts["tags"] = list(zip(args.tag_name, args.tag_value, strict=True))
+    if args.data:
+        path = Path(args.data).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--data file not found: {path}")
+        opts["data"] = path.read_bytes()
+    return opts
+
+
+def pick_process(rows: list[dict], name: str) -> dict:
+    """Several processes share the name: ask which one (newest first); without a terminal take the newest."""
+    if not sys.stdin.isatty():
+        return rows[0]
+    print(f"Select A Process ({len(rows)} named '{name}'):")
+    for i, row in enumerate(rows, 1):
+        print(f"  {i} - {row['id']} - {row.get('created', '')}")
+    while True:
+        answer = input(f"number [1-{len(rows)}, Enter = 1]: ").strip() or "1"
+        if answer.isdigit() and 1 <= int(answer) <= len(rows):
+            return rows[int(answer) - 1]
+        print(render.colour(f"Please type a number from 1 to {len(rows)}.", render.RED))
+
+
+def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
+    """The process id for a name or id: an id is used as is; a name is looked up, or spawned when missing."""
+    from aos_py.repl.spinner import Spinner
+
+    if PROCESS_ID_RE.match(target):
+        return target
+    with Spinner("[Starting AOS...]", enabled=None if not quiet else False):
+        rows = client.find_processes(wallet.address, target)
+    if rows:
+        return rows[0]["id"] if len(rows) == 1 else pick_process(rows, target)["id"]
+    tags = [("App-Name", "aos"), *opts["tags"]]
+    with Spinner("[Spawning New Process...]", enabled=None if not quiet else False):
+        return client.spawn(wallet, name=target, module=opts["module"], tags=tags, data=opts["data"], cron=opts["cron"])
+
+
+def model_command(argv: list[str]) -> int:
+    """`aos model add FILE.gguf` / `aos model list`."""
+    p = argparse.ArgumentParser(prog="aos model", description="manage GGUF models in the node's data store")
+    p.add_argument("--data-dir", metavar="DIR")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add = sub.add_parser("add", help="import a .gguf file; prints its data id (use it as /data/<id>)")
+    add.add_argument("file")
+    sub.add_parser("list", help="list imported models")
+    args = p.parse_args(argv)
+    from aos_py.client import Client
+
+    if args.cmd == "add":
+        path = Path(args.file).expanduser()
+        if not path.is_file():
+            print(render.colour(f"ERROR: model file not found: {path}", render.RED), file=sys.stderr)
+            return 1
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                print(render.colour(f"ERROR: {path} is not a GGUF file (no GGUF magic)", render.RED), file=sys.stderr)
+                return 1
+    client = Client.open(data_dir_of(args.data_dir))
+    try:
+        if args.cmd == "add":
+            from aos_py.repl.spinner import Spinner
+
+            with Spinner(f"[Importing {path.name}...]"):
+                data_id = client.add_data(path, tags=[("Type", "Model"), ("Content-Type", "application/gguf"),
+                                                      ("Name", path.name)])
+            print(data_id)
+            return 0
+        items = client.list_data(tag_name="Type", tag_value="Model")
+        for item in items:
+            tags = {t[0] if isinstance(t, (list, tuple)) else t.get("name"): t[1] if isinstance(t, (list, tuple))
+                    else t.get("value") for t in item.get("tags", [])}
+            print(f"{item.get('id')}  {tags.get('Name', item.get('name', ''))}  {item.get('size', '')}".rstrip())
+        if not items:
+            print("No models yet: aos model add FILE.gguf")
+        return 0
+    finally:
+        client.close()
+
+
+def read_piped_stdin() -> str | None:
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    return sys.stdin.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "model":
+        return model_command(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"AOS Client Version: {__version__}")
+        return 0
+    if args.get_blueprints is not None:
+        from aos_py.repl.commands import copy_blueprints
+
+        for path in copy_blueprints(Path.cwd() / args.get_blueprints):
+            print(f"Copied {path.name} -> {path}")
+        return 0
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(render.colour(str(exc), render.RED), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from aos_py.client import Client, load_wallet
+
+    opts = spawn_options(args)
+    for f in args.load:
+        if not Path(f).expanduser().is_file():
+            raise UsageError(f"--load file not found: {f}")
+    piped = None if args.run is not None or args.watch or args.list else read_piped_stdin()
+    scripted = args.run is not None or piped is not None
+    data_dir = data_dir_of(args.data_dir)
+    wallet = load_wallet(args.wallet)
+    client = Client.open(data_dir)
+    try:
+        if args.list:
+            print(render.process_table(client.find_processes(wallet.address)))
+            return 0
+        if args.watch:
+            return watch(client, args.watch)
+        try:
+            pid = find_or_spawn(client, wallet, args.name or "default", opts, quiet=scripted)
+        except Exception as exc:
+            print(render.colour(f"{BOOT_ERROR}\n{exc}", render.RED), file=sys.stderr)
+            return 1
+        return connect(client, wallet, pid, data_dir, args, piped, scripted)
+    finally:
+        client.close()
+
+
+def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, piped: str | None,
+            scripted: bool) -> int:
+    from aos_py.repl.commands import library_version
+    from aos_py.repl.session import Session, load_file
+
+    session = Session(client, wallet, pid, data_dir, spinner=None if not scripted else False)
+    if not scripted:
+        session.write(render.splash(__version__, wallet.address, str(data_dir), datetime.date.today().year))
+        session.write(f"Your AOS Process: {render.GREEN}{pid}{render.RESET}")
+    if args.monitor:
+        client.monitor(pid)
+    ok = True
+    for f in args.load:
+        ok = load_file(session, f) and ok
+    if args.run is not None or piped is not None:
+        session.dryrun = args.dry_run
+        code = args.run if args.run is not None else piped or ""
+        if not code.strip():
+            return 0 if ok else 1
+        return 0 if session.evaluate(code) and ok else 1
+    try:
+        version = session.probe()
+    except Exception as exc:
+        print(render.colour(f"Could not connect to process! Exiting...\n{exc}", render.RED), file=sys.stderr)
+        return 1
+    expected = library_version()
+    if version and expected and version != expected:
+        session.write(render.colour("A new AOS update is available. run [.update] to install.", render.YELLOW))
+    from aos_py.repl.prompt import Repl
+
+    return Repl(session).run()
+
+
+def watch(client, pid: str) -> int:
+    """--watch: print everything a process prints, until Ctrl-C."""
+    import threading
+
+    from aos_py.repl.session import live_text
+
+    print(f"Watching: {pid}")
+    lock = threading.Lock()
+
+    def show(event: dict) -> None:
+        text = live_text(event.get("result") or {})
+        if text:
+            with lock:
+                print(text, flush=True)
+
+    unsubscribe = client.subscribe(pid, show)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        unsubscribe()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The interactive prompt: prompt-toolkit line editing, highlighting, completion, continuation, live output.
+
+Live messages arrive on a node thread; printing them while `patch_stdout` is active makes prompt-toolkit draw
+them above the input line and redraw what the user was typing, so nothing typed is lost.
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import ANSI
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from aos_py.repl import render
+from aos_py.repl.commands import EditorState, ExitShell, dispatch, editor_line
+from aos_py.repl.complete import ProcessCompleter, keys_snippet, parse_keys
+from aos_py.repl.history import ProcessHistory, history_path
+from aos_py.repl.session import Session
+from aos_py.repl.syntax import is_incomplete
+
+
+def _lexer():
+    from prompt_toolkit.lexers import PygmentsLexer
+    from pygments.lexers.scripting import LuaLexer
+
+    return PygmentsLexer(LuaLexer)
+
+
+def _key_bindings(editor: EditorState) -> KeyBindings:
+    kb = KeyBindings()
+
+    @kb.add("enter")
+    def _enter(event) -> None:
+        buf = event.current_buffer
+        if buf.complete_state and buf.complete_state.current_completion:
+            buf.apply_completion(buf.complete_state.current_completion)
+            return
+        if not editor.active and is_incomplete(buf.text):
+            buf.insert_text("\n")
+        else:
+            buf.validate_and_handle()
+
+    @kb.add("c-c")
+    def _interrupt(event) -> None:
+        buf = event.current_buffer
+        if buf.text:
+            buf.reset()
+        else:
+            event.app.exit(exception=EOFError())
+
+    return kb
+
+
+class Repl:
+    """The interactive loop around a Session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.editor = EditorState()
+        self.completer = ProcessCompleter(self._fetch_keys)
+        self.history = ProcessHistory(history_path(session.data_dir, session.process_id))
+        self.ptk: PromptSession = PromptSession(
+            history=self.history,
+            lexer=_lexer(),
+            completer=self.completer,
+            complete_while_typing=False,
+            key_bindings=_key_bindings(self.editor),
+            prompt_continuation=lambda width, line_no, soft: "... ".rjust(width),
+            erase_when_done=True,
+        )
+        session.on_prompt_change = self._refresh
+
+    def _refresh(self) -> None:
+        app = self.ptk.app
+        if app.is_running:
+            app.invalidate()
+
+    def _fetch_keys(self, path: str) -> list[str]:
+        s = self.session
+        res = s.client.dryrun(s.process_id, data=keys_snippet(path), tags=[("Action", "Eval")],
+                              owner=s.wallet.address)
+        return parse_keys(render.output_text(res) or "") if not res.get("Error") else []
+
+    def _message(self):
+        return ANSI("" if self.editor.active else self.session.prompt_text())
+
+    def read(self) -> str:
+        """One submitted input; EOFError on Ctrl-D / Ctrl-C on an empty line."""
+        self.ptk.app.erase_when_done = not self.editor.active
+        with patch_stdout(raw=True):
+            return self.ptk.prompt(self._message)
+
+    def handle(self, text: str) -> None:
+        s = self.session
+        if self.editor.active:
+            editor_line(s, text, self.editor)
+            return
+        if not text.strip():
+            s.write()
+            return
+        s.write(render.echo_input(text))
+        if text.lstrip().startswith(".") and dispatch(s, text.strip(), self.editor):
+            return
+        s.evaluate(text)
+        self.completer.invalidate()
+
+    def run(self) -> int:
+        """Read-eval-print until .exit, Ctrl-D or Ctrl-C on an empty line; history is already saved per line."""
+        s = self.session
+        s.start_live()
+        try:
+            while True:
+                try:
+                    text = self.read()
+                except EOFError:
+                    s.write("Exiting...")
+                    return 0
+                except KeyboardInterrupt:
+                    continue
+                try:
+                    self.handle(text)
+                except ExitShell:
+                    s.write("Exiting...")
+                    return 0
+        finally:
+            self.history.save()
+            s.stop_live()

@@ -1,0 +1,193 @@
+"""How results, errors, boxes and the splash look on the terminal, as aos draws them.
+
+Pure string building (no terminal I/O), so the look can be unit-tested.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+RESET = "\x1b[0m"
+BOLD = "\x1b[1m"
+DIM = "\x1b[2m"
+RED = "\x1b[31m"
+GREEN = "\x1b[32m"
+YELLOW = "\x1b[33m"
+BLUE = "\x1b[34m"
+GRAY = "\x1b[90m"
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_AOS_LINE = re.compile(r'\[string "aos"\]:(\d+):\s?')
+_CHUNK_PREFIX = re.compile(r'\[string "[^"]*"\]:\d+:\s?')
+ERROR_FOOTER = "This error occurred while aos was evaluating the submitted code."
+UNKNOWN_ERROR = "An unknown error occurred."
+
+
+def strip_ansi(text: str) -> str:
+    """Text without colour escapes (for width computations and tests)."""
+    return ANSI_RE.sub("", text)
+
+
+def colour(text: str, code: str) -> str:
+    return f"{code}{text}{RESET}"
+
+
+def echo_input(code: str) -> str:
+    """The submitted input as aos echoes it: gray `> ` then the code in green, per line."""
+    return "\n".join(f"{GRAY}> {RESET}{GREEN}{line}{RESET}" for line in code.split("\n"))
+
+
+def output_text(result: dict) -> str | None:
+    """The printable Output of a result (aos's handleEvaluationResult), or None when there is none."""
+    out = result.get("Output")
+    if isinstance(out, dict):
+        data = out.get("data")
+        if isinstance(data, dict) and "output" in data:
+            data = data["output"]
+        if data is None:
+            return "" if "prompt" in out else None
+        return data if isinstance(data, str) else str(data)
+    if isinstance(out, str):
+        return out
+    return None
+
+
+def result_prompt(result: dict) -> str | None:
+    """The process's prompt carried by a result (Output.prompt), if any."""
+    out = result.get("Output")
+    if isinstance(out, dict) and isinstance(out.get("prompt"), str):
+        return out["prompt"]
+    return None
+
+
+def split_error(error: str) -> tuple[str, str]:
+    """Split a process Error into (print log before the error, the error message)."""
+    marker = "\x1b[31merror:\n\x1b[0m"
+    if marker in error:
+        log, _, message = error.rpartition(marker)
+        return log.strip("\n"), message
+    return "", error
+
+
+def parse_error(message: str) -> tuple[str, int | None]:
+    """(clean message, line) from a Lua error: chunk prefixes removed, the last `[string "aos"]:N:` is the line."""
+    plain = strip_ansi(message).strip()
+    line = None
+    matches = list(_AOS_LINE.finditer(plain))
+    if matches:
+        line = int(matches[-1].group(1))
+        plain = plain[matches[-1].end():]
+    else:
+        last = list(re.finditer(r":(\d+):\s?", plain))
+        if last:
+            line = int(last[-1].group(1))
+    plain = _CHUNK_PREFIX.sub("", plain)
+    return plain.strip(), line
+
+
+def source_frame(lines: list[str], line: int, context: int = 1) -> str:
+    """A small code frame: line numbers in a blue gutter, the offending line marked with `>`."""
+    lo, hi = max(1, line - context), min(len(lines), line + context)
+    width = len(str(hi))
+    out = []
+    for n in range(lo, hi + 1):
+        mark = f"{RED}>{RESET}" if n == line else " "
+        out.append(f"{mark} {BLUE}{str(n).rjust(width)} |{RESET} {lines[n - 1]}")
+    return "\n".join(out)
+
+
+def format_error(error: str, code: str, origin=None) -> str:
+    """An Eval error as aos shows it: print log, bold message, `in <file>`, a source frame and the footer.
+
+    `origin(line) -> (path, local_line) | None` maps bundle lines back to files (for .load).
+    """
+    log, message = split_error(error)
+    text, line = parse_error(message)
+    parts = [log] if log else []
+    if line is None:
+        parts.append(colour(strip_ansi(message).strip() or UNKNOWN_ERROR, RED))
+        return "\n".join(parts)
+    parts.append(f"{BOLD}{text}{RESET}")
+    src_lines = code.split("\n")
+    where = origin(line) if origin else None
+    if where:
+        path, local = where
+        parts.append(colour(f"in {_display_path(path)}", DIM))
+        try:
+            src_lines = Path(path).read_text(encoding="utf-8").split("\n")
+        except OSError:
+            src_lines = []
+        line = local
+    if 1 <= line <= len(src_lines):
+        parts.append(source_frame(src_lines, line))
+    parts.append(colour(ERROR_FOOTER, DIM))
+    return "\n".join(parts)
+
+
+def _display_path(path: Path | str) -> str:
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def box(title: str, lines: list[str], width: int | None = None) -> str:
+    """A rounded box with the title inset in the top border (aos's printWithBorder)."""
+    term = shutil.get_terminal_size((80, 24)).columns
+    inner_max = min(100, max(20, term - 2)) - 4
+    wrapped: list[str] = []
+    for line in lines:
+        if len(strip_ansi(line)) <= inner_max or ANSI_RE.search(line):
+            wrapped.append(line)
+        else:
+            wrapped.extend(textwrap.wrap(line, inner_max) or [""])
+    inner = width or max([len(strip_ansi(x)) for x in wrapped] + [len(title) + 2])
+    top = f"╭─ {title} " + "─" * max(0, inner - len(title) - 1) + "╮"
+    body = [f"│ {x}{' ' * (inner - len(strip_ansi(x)))} │" for x in wrapped]
+    return "\n".join([top, *body, "╰" + "─" * (inner + 2) + "╯"])
+
+
+def splash(version: str, address: str, data_dir: str, year: int) -> str:
+    """The start-up box: welcome line, client version, wallet and where the node keeps its data."""
+    return box("AOS", [
+        "Welcome to AOS: Your operating system for AO, the decentralized open access supercomputer.",
+        f"Client Version: {version}. {year}",
+        f"Wallet Address: {address}",
+        "─" * 20,
+        "Network: Local (embedded aos-py node)",
+        f"Data: {data_dir}",
+        "Type .help for commands; Ctrl-D or .exit to leave.",
+    ])
+
+
+HELP_LINES = [
+    ".help                    show this help",
+    ".load <file.lua>         bundle a Lua file and its local requires into one Eval",
+    ".load-blueprint <name>   load a blueprint (apm, token, chat, chatroom, voting, staking, arena)",
+    ".editor                  multi-line mode: .done submits, .cancel drops, .delete removes a line, .print shows",
+    ".dryrun                  toggle dry-run mode: evaluate without saving state",
+    ".monitor / .unmonitor    start / stop cron ticks for this process",
+    ".live / .pause           resume / pause live messages",
+    ".pad                     edit Lua in $EDITOR and evaluate it on save",
+    ".update                  check the process library version",
+    ".exit                    leave (Ctrl-D works too; Ctrl-C clears the line)",
+    "",
+    "Lua lines continue automatically while a chunk is incomplete; Tab completes names from the process.",
+    "Docs: https://cookbook_ao.g8way.io",
+]
+
+
+def help_box() -> str:
+    return box("Help", HELP_LINES)
+
+
+def process_table(rows: list[dict]) -> str:
+    """--list: name, id and creation time of each process the wallet owns."""
+    if not rows:
+        return box("Processes", ["No processes found for this wallet."])
+    return box("Processes", [f"{GREEN}{r.get('name') or '-'}{RESET}  {r.get('id')}  {GRAY}{r.get('created', '')}{RESET}"
+                             for r in rows])

@@ -1,0 +1,219 @@
+"""One connected aos session: evaluating Lua in the process, printing results, the live feed.
+
+Everything here is terminal-agnostic except for writing text; the interactive prompt lives in prompt.py and
+the dot-commands in commands.py. All network work goes through aos_py.client.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from aos_py.repl import render
+from aos_py.repl.spinner import Spinner
+
+DEFAULT_PROMPT = "aos> "
+WAIT_SLICE = 30.0
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return "timeout" in type(exc).__name__.lower()
+
+
+class Session:
+    """A wallet talking to one process through a Client: eval, dry-run, printing and live messages."""
+
+    def __init__(self, client: Any, wallet: Any, process_id: str, data_dir: Path,
+                 out: TextIO | None = None, spinner: bool | None = None) -> None:
+        self.client = client
+        self.wallet = wallet
+        self.process_id = process_id
+        self.data_dir = data_dir
+        self.out = out
+        self.spinner = spinner
+        self.prompt = DEFAULT_PROMPT
+        self.dryrun = False
+        self.live = True
+        self._held: list[str] = []
+        self._sent: set[str] = set()
+        self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.on_prompt_change: Callable[[], None] | None = None
+        self.last_origin: Callable[[int], tuple[Path, int] | None] | None = None
+
+    # ---- output -------------------------------------------------------------------------------------------
+
+    def write(self, text: str = "") -> None:
+        """Print a line; resolves sys.stdout at call time so prompt_toolkit's patch_stdout can route it."""
+        stream = self.out or sys.stdout
+        with self._lock:
+            stream.write(text + "\n")
+            stream.flush()
+
+    def prompt_text(self) -> str:
+        """The prompt to draw: the process's own, with a red `*` in front in dry-run mode."""
+        return (f"{render.RED}*{render.RESET}" if self.dryrun else "") + self.prompt
+
+    def _set_prompt(self, result: dict) -> None:
+        new = render.result_prompt(result)
+        if new is not None and new != self.prompt:
+            self.prompt = new
+            if self.on_prompt_change:
+                self.on_prompt_change()
+
+    # ---- evaluation ---------------------------------------------------------------------------------------
+
+    def run_eval(self, code: str) -> dict:
+        """Send `code` as an Eval (or dry-run it) and return the process's result."""
+        eval_tags = [("Action", "Eval")]
+        if self.dryrun:
+            with Spinner("[Dry-running...]", enabled=self.spinner):
+                return self.client.dryrun(self.process_id, data=code, tags=eval_tags, owner=self.wallet.address)
+        with Spinner("[Dispatching Message...]", enabled=self.spinner) as spin:
+            mid = self.client.send(self.wallet, self.process_id, data=code, tags=eval_tags)
+            self._sent.add(mid)
+            spin.update(f"[Computing {mid}...]")
+            while True:
+                try:
+                    return self.client.wait_result(self.process_id, mid, timeout=WAIT_SLICE)
+                except KeyboardInterrupt:
+                    self._sent.discard(mid)
+                    raise
+                except Exception as exc:
+                    if not _is_timeout(exc):
+                        raise
+                    spin.update(f"[Computing {mid}... still running, Ctrl-C stops waiting]")
+
+    def evaluate(self, code: str, origin: Callable[[int], tuple[Path, int] | None] | None = None,
+                 echo: bool = False) -> bool:
+        """Evaluate and print as aos does; True when the process reported no error."""
+        if echo:
+            self.write(render.echo_input(code))
+        try:
+            result = self.run_eval(code)
+        except KeyboardInterrupt:
+            self.write(render.colour("Stopped waiting; the result will show in the live feed.", render.GRAY))
+            return False
+        except Exception as exc:  # a client error: say what failed, keep the shell alive
+            self.write(render.colour(f"Error: {exc}", render.RED))
+            self.write()
+            return False
+        return self.show_result(result, code, origin)
+
+    def show_result(self, result: dict, code: str,
+                    origin: Callable[[int], tuple[Path, int] | None] | None = None) -> bool:
+        self._set_prompt(result)
+        error = result.get("Error")
+        if error:
+            text = error if isinstance(error, str) else str(error)
+            self.write(render.format_error(text, code, origin))
+            self.write()
+            return False
+        text = render.output_text(result)
+        if text is None:
+            self.write(render.colour(render.UNKNOWN_ERROR, render.RED))
+        elif text:
+            self.write(text)
+        self.write()
+        return True
+
+    def probe(self) -> str | None:
+        """Ask the process its library version (as aos does on connect); sets the prompt."""
+        result = self.run_eval("require('.process')._version")
+        self._set_prompt(result)
+        if result.get("Error"):
+            return None
+        return render.strip_ansi(render.output_text(result) or "").strip() or None
+
+    # ---- live feed ----------------------------------------------------------------------------------------
+
+    def start_live(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self.client.subscribe(self.process_id, self.on_message)
+
+    def stop_live(self) -> None:
+        if self._unsubscribe is not None:
+            try:
+                self._unsubscribe()
+            finally:
+                self._unsubscribe = None
+
+    def pause(self) -> None:
+        self.live = False
+
+    def resume(self) -> list[str]:
+        """Turn live output back on and print what arrived meanwhile, in order."""
+        self.live = True
+        with self._lock:
+            held, self._held = self._held, []
+        for text in held:
+            self.write(text)
+        return held
+
+    def is_own(self, event: dict) -> bool:
+        """Our own Evals are printed by evaluate(); the live feed shows everything else."""
+        if event.get("id") in self._sent:
+            return True
+        return event.get("from") == self.wallet.address and event.get("action") == "Eval"
+
+    def on_message(self, event: dict) -> None:
+        """Subscription callback (a node thread): print what the process printed, above the input line."""
+        if event.get("process") not in (None, self.process_id) or self.is_own(event):
+            self._sent.discard(event.get("id"))
+            return
+        result = event.get("result") or {}
+        self._set_prompt(result)
+        text = live_text(result)
+        if not text:
+            return
+        if not self.live:
+            with self._lock:
+                self._held.append(text)
+            return
+        self.write(text)
+
+
+def live_text(result: dict) -> str | None:
+    """What the live feed prints for a message computed in the process: printed Output, or a handler error."""
+    parts: list[str] = []
+    out = result.get("Output")
+    if isinstance(out, dict):
+        data = out.get("data")
+        if out.get("print") and isinstance(data, str) and data:
+            parts.append(data)
+    elif isinstance(out, str) and out:
+        parts.append(out)
+    error = result.get("Error")
+    if error:
+        text = error if isinstance(error, str) else str(error)
+        if not any(text.startswith(p) or p in text for p in parts):
+            parts.append(text)
+    return "\n".join(parts) if parts else None
+
+
+def load_file(session: Session, path: str, cwd: Path | None = None) -> bool:
+    """`.load`: bundle the file and its requires, show the deployed tree, eval it; errors name the source file."""
+    from aos_py.repl.bundle import BundleError, build_bundle, parse_load_argument
+
+    target = parse_load_argument(path)
+    if not target:
+        session.write(render.colour("ERROR: .load function requires a *.lua file", render.RED))
+        return False
+    if not target.endswith(".lua"):
+        session.write(render.colour("ERROR: .load function requires a *.lua file", render.RED))
+        return False
+    try:
+        bundle = build_bundle(target, cwd)
+    except BundleError as exc:
+        session.write(render.colour(f"ERROR: {exc}", render.RED))
+        return False
+    session.write(render.colour(f"Loading... {target}", render.GREEN))
+    for warning in bundle.warnings:
+        session.write(render.colour(f"warning: {warning}", render.YELLOW))
+    session.write("The following files will be deployed:")
+    session.write(render.colour(bundle.tree(), render.BLUE))
+    session.last_origin = bundle.origin
+    return session.evaluate(bundle.code, origin=bundle.origin)
