@@ -115,8 +115,8 @@ def _add_vocab(writer: gguf.GGUFWriter, vocab: Vocab) -> None:
     writer.add_eos_token_id(vocab.eos_id)
     if vocab.unk_id is not None:
         writer.add_unk_token_id(vocab.unk_id)
-    for tok in vocab.extra_eog:
-        writer.add_eot_token_id(tok)
+    if vocab.extra_eog:  # GGUF holds one end-of-turn id
+        writer.add_eot_token_id(vocab.extra_eog[0])
     writer.add_add_bos_token(vocab.add_bos)
     writer.add_add_eos_token(False)
     if vocab.model == "llama":

@@ -113,10 +113,12 @@ def _learn_merges(words: Counter[tuple[str, ...]], n_merges: int) -> list[tuple[
 
 
 @lru_cache(maxsize=8)
-def spm_vocab(n_pieces: int = 700, text: str = CORPUS) -> Vocab:
-    """A SentencePiece vocabulary: <unk> <s> </s>, two chat control tokens, 256 byte tokens, then pieces."""
-    tokens = ["<unk>", "<s>", "</s>", "<|user|>", "<|assistant|>"]
-    types = [TT_UNKNOWN, TT_CONTROL, TT_CONTROL, TT_CONTROL, TT_CONTROL]
+def spm_vocab(n_pieces: int = 700, text: str = CORPUS, controls: tuple[str, ...] = ("<|user|>", "<|assistant|>"),
+              eog: tuple[str, ...] = ()) -> Vocab:
+    """A SentencePiece vocabulary: <unk> <s> </s>, chat control tokens, 256 byte tokens, then pieces.
+    Controls named in eog also end generation (written as tokenizer.ggml.eot_token_id)."""
+    tokens = ["<unk>", "<s>", "</s>", *controls]
+    types = [TT_UNKNOWN, TT_CONTROL, TT_CONTROL] + [TT_CONTROL] * len(controls)
     scores = [0.0] * len(tokens)
     for byte in range(256):
         tokens.append(f"<0x{byte:02X}>")
@@ -147,7 +149,8 @@ def spm_vocab(n_pieces: int = 700, text: str = CORPUS) -> Vocab:
         tokens.append(c)
         types.append(TT_NORMAL)
         scores.append(-float(len(merges) + rank))
-    return Vocab("llama", tokens, scores, types, bos_id=1, eos_id=2, unk_id=0)
+    return Vocab("llama", tokens, scores, types, bos_id=1, eos_id=2, unk_id=0,
+                 extra_eog=[tokens.index(t) for t in eog])
 
 
 def bytes_to_unicode() -> dict[int, str]:
