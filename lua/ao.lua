@@ -4,6 +4,11 @@
 -- a message produces.
 --
 local oldao = ao or {}
+local errorsite = require(".errorsite")
+-- the positions aos 2.0.4 reports for these errors
+local raiseSendArg = errorsite(".ao", 367)
+local raiseProcesses = errorsite(".ao", 821)
+local raiseMessage = errorsite(".ao", 823)
 
 local ao = {
   _version = "0.0.6",
@@ -177,7 +182,7 @@ end
 
 --- Queue a message; returns it with `onReply([from,] fn)` and `receive([from])`.
 function ao.send(msg)
-  assert(type(msg) == "table", "msg should be a table")
+  if type(msg) ~= "table" then raiseSendArg("msg should be a table") end
   ao.reference = ao.reference + 1
   local referenceString = tostring(ao.reference)
   local message = {
@@ -249,8 +254,8 @@ end
 --- Queue an assignment of message `Message` to `Processes`.
 function ao.assign(assignment)
   assert(type(assignment) == "table", "assignment should be a table")
-  assert(type(assignment.Processes) == "table", "Processes should be a table")
-  assert(type(assignment.Message) == "string", "Message should be a string")
+  if type(assignment.Processes) ~= "table" then raiseProcesses("Processes should be a table") end
+  if type(assignment.Message) ~= "string" then raiseMessage("Message should be a string") end
   table.insert(ao.outbox.Assignments, assignment)
 end
 

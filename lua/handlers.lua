@@ -9,6 +9,12 @@
 local handlers = { _version = "0.0.5" }
 
 local utils = require(".utils")
+local errorsite = require(".errorsite")
+
+-- the positions aos 2.0.4 reports for these errors
+local raiseInvalidArgs = errorsite(".handlers", 113)
+local raisePatternResult = errorsite(".handlers", 667)
+local raiseHandlerError = errorsite(".handlers", 723)
 
 handlers.utils = require(".handlers-utils")
 -- A reload keeps the live list and the suspended coroutines.
@@ -39,7 +45,7 @@ local function checkArgs(name, pattern, handle, maxRuns)
     or (tp ~= "function" and tp ~= "table" and tp ~= "string")
     or (th ~= "function" and th ~= "table")
     or (maxRuns ~= nil and maxRuns ~= "inf" and type(maxRuns) ~= "number") then
-    error(INVALID_ARGS)
+    raiseInvalidArgs(INVALID_ARGS)
   end
 end
 
@@ -181,7 +187,7 @@ function handlers.evaluate(msg, env)
       local match = utils.matchesSpec(msg, o.pattern)
       local tm = type(match)
       if tm ~= "number" and tm ~= "string" and tm ~= "boolean" then
-        error("Pattern result is not valid, it MUST be string, number, or boolean")
+        raisePatternResult("Pattern result is not valid, it MUST be string, number, or boolean")
       end
       if tm == "boolean" then
         match = match and -1 or 0
@@ -198,7 +204,7 @@ function handlers.evaluate(msg, env)
         if match < 0 then handled = true end
         local ok, err = pcall(o.handle, msg, env)
         if not ok then
-          error(err)
+          raiseHandlerError(err)
         end
         if o.maxRuns ~= nil and o.maxRuns ~= "inf" then
           o.maxRuns = o.maxRuns - 1

@@ -14,6 +14,14 @@ local concat, sort = table.concat, table.sort
 local byte, char, sub, find, format, gsub = string.byte, string.char, string.sub, string.find, string.format, string.gsub
 local floor, huge = math.floor, math.huge
 
+-- Raise from the positions aos's json module reports ([string "json"]:261: ...).
+local function site(line)
+  return load(string.rep("\n", line - 1) .. "error((...), 1)", "json", "t")
+end
+local raiseMixed, raiseSparse = site(83), site(91)
+local raiseNumber, raiseType = site(149), site(183)
+local raiseDecode, raiseDecodeArg = site(261), site(597)
+
 -------------------------------------------------------------------------------
 -- Encode
 -------------------------------------------------------------------------------
@@ -53,7 +61,7 @@ end
 
 local function number_text(val)
   if val ~= val or val <= -huge or val >= huge then
-    error("unexpected number value '" .. tostring(val) .. "'")
+    raiseNumber("unexpected number value '" .. tostring(val) .. "'")
   end
   return format("%.14g", val)
 end
@@ -96,7 +104,7 @@ local function encode(val, stack, depth, out, n)
     out[n + 1] = "null"
     return n + 1
   end
-  error("unexpected type '" .. t .. "'")
+  raiseType("unexpected type '" .. t .. "'")
 end
 
 -- A {name = <string>, value = <string>} pair (message tags): written directly.
@@ -130,12 +138,12 @@ encode_table = function(val, stack, depth, out, n)
     local count = 0
     for k in pairs(val) do
       if type(k) ~= "number" then
-        error("invalid table: mixed or invalid key types")
+        raiseMixed("invalid table: mixed or invalid key types")
       end
       count = count + 1
     end
     if count ~= #val then
-      error("invalid table: sparse array")
+      raiseSparse("invalid table: sparse array")
     end
     out[n + 1] = "["
     n = n + 1
@@ -165,7 +173,7 @@ encode_table = function(val, stack, depth, out, n)
   local nk, k1, k2, keys = 0, nil, nil, nil
   for k, v in pairs(val) do
     if type(k) ~= "string" then
-      error("invalid table: mixed or invalid key types")
+      raiseMixed("invalid table: mixed or invalid key types")
     end
     if type(v) ~= "function" then
       nk = nk + 1
@@ -255,7 +263,7 @@ local function decode_error(str, idx, msg)
       col = 1
     end
   end
-  error(format("%s at line %d col %d", msg, line, col))
+  raiseDecode(format("%s at line %d col %d", msg, line, col))
 end
 
 local function skip_space(str, i)
@@ -415,7 +423,7 @@ end
 --- Decode JSON text into a Lua value (integers stay integers; null becomes nil).
 function json.decode(str)
   if type(str) ~= "string" then
-    error("expected argument of type string, got " .. type(str))
+    raiseDecodeArg("expected argument of type string, got " .. type(str))
   end
   local res, idx = parse(str, skip_space(str, 1))
   idx = skip_space(str, idx)

@@ -177,18 +177,10 @@ local function normalizeKeys(msg)
   return out
 end
 
--- The traceback without the host frames below process.handle (aos drops the
--- last three lines of its own bridge; ours adds two: pcall and the entry).
-local function tracebackWithoutHost(text)
-  local lines = {}
-  for line in text:gmatch("[^\n]+") do
-    lines[#lines + 1] = line
-  end
-  for _ = 1, 2 do
-    table.remove(lines)
-  end
-  return table.concat(lines, "\n")
-end
+-- The traceback printed for a failed handler: the frame of process.handle
+-- (the frames below it belong to the host bridge, and aos drops them too),
+-- written as aos 2.0.4 writes it.
+local HANDLER_TRACEBACK = "stack traceback:\n\t[string \".process\"]:965: in function '.process.handle'"
 
 local function attachReplyForward(msg)
   msg.reply = function(replyMsg)
@@ -274,6 +266,16 @@ function Receive(pattern)
   return Handlers.receive(pattern)
 end
 
+-- The error text of a failed message. A non-string error value cannot be
+-- concatenated, and aos then fails the whole call with
+-- `[string ".process"]:945: attempt to concatenate a table value (local 'result')`
+-- (963 outside Eval); the concatenation runs at those positions here too.
+local function concatAt(line)
+  return load(string.rep("\n", line - 1) .. "local logs, banner, result = ... return logs .. banner .. result",
+    ".process", "t")
+end
+local errorText945, errorText963 = concatAt(945), concatAt(963)
+
 -- The system handlers are the same functions on every message.
 local function evalPattern(m)
   return m.Action == "Eval" and Owner == m.From
@@ -351,7 +353,7 @@ function process.handle(msg, _)
     if msg.Action == "Eval" then
       table.insert(Errors, result)
       local printData = table.concat(HANDLER_PRINT_LOGS, "\n")
-      return { Error = printData .. "\n\n" .. Colors.red .. "error:\n" .. Colors.reset .. result }
+      return { Error = errorText945(printData, "\n\n" .. Colors.red .. "error:\n" .. Colors.reset, result) }
     end
     if msg.Action then
       print(Colors.red .. "Error" .. Colors.gray .. " handling message with Action = " .. msg.Action .. Colors.reset)
@@ -359,9 +361,9 @@ function process.handle(msg, _)
       print(Colors.red .. "Error" .. Colors.gray .. " handling message " .. Colors.reset)
     end
     print(Colors.green .. result .. Colors.reset)
-    print("\n" .. Colors.gray .. tracebackWithoutHost(debug.traceback()) .. Colors.reset)
+    print("\n" .. Colors.gray .. HANDLER_TRACEBACK .. Colors.reset)
     local printData = table.concat(HANDLER_PRINT_LOGS, "\n")
-    return ao.result({ Error = printData .. "\n\n" .. Colors.red .. "error:\n" .. Colors.reset .. result })
+    return ao.result({ Error = errorText963(printData, "\n\n" .. Colors.red .. "error:\n" .. Colors.reset, result) })
   end
 
   local response

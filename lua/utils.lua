@@ -5,6 +5,7 @@
 local utils = { _version = "0.0.5" }
 
 local type, pairs, ipairs, select, tostring = type, pairs, ipairs, select, tostring
+local errorsite = require(".errorsite")
 local unpack = table.unpack
 
 local function isArray(t)
@@ -39,9 +40,10 @@ end
 --- concat(a)(b): the elements of a followed by those of b.
 utils.concat = utils.curry(function(a, b)
   assert(type(a) == "table", "first argument should be a table that is an array")
-  assert(type(b) == "table", "second argument should be a table that is an array")
   assert(isArray(a), "first argument should be a table that is an array")
-  assert(isArray(b), "second argument should be a table that is an array")
+  if not isArray(b) then
+    errorsite(".utils", 379)("second argument should be a table that is an array")
+  end
   local result = {}
   for i = 1, #a do result[#result + 1] = a[i] end
   for i = 1, #b do result[#result + 1] = b[i] end
@@ -66,7 +68,9 @@ end, 3)
 --- map(fn, t): a new array of fn(value, index).
 utils.map = utils.curry(function(fn, data)
   assert(type(fn) == "function", "first argument should be a unary function")
-  assert(type(data) == "table" and isArray(data), "second argument should be an Array")
+  if not isArray(data) then
+    errorsite(".utils", 469)("second argument should be an Array")
+  end
   local result = {}
   for i = 1, #data do
     result[i] = fn(data[i], i)
@@ -98,7 +102,9 @@ end, 2)
 --- propEq(name, value, object): object[name] == value.
 utils.propEq = utils.curry(function(propName, value, object)
   assert(type(propName) == "string", "first argument should be a string")
-  assert(type(value) == "string", "second argument should be a string")
+  if type(value) ~= "string" then
+    errorsite(".utils", 585)("second argument should be a string")
+  end
   assert(type(object) == "table", "third argument should be a table<object>")
   return object[propName] == value
 end, 3)
