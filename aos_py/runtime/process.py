@@ -147,7 +147,7 @@ class ProcessRuntime:
                 return True, _to_lua_value(getattr(host, name)(*py_args))
             except Exception as exc:  # noqa: BLE001 - surfaces in Lua as an error string
                 msg = str(exc) or type(exc).__name__
-                return False, f"llama: {msg}".encode("utf-8", "surrogateescape")
+                return False, msg.encode("utf-8", "surrogateescape")
 
         return call
 
