@@ -190,6 +190,10 @@ def _tokens(src: str):
             assert m
             yield "name", m.group(0), line
             i = m.end()
+        elif src.startswith("..", i):
+            width = 3 if src.startswith("...", i) else 2
+            yield "punct", src[i:i + width], line
+            i += width
         else:
             yield "punct", c, line
             i += 1
@@ -214,7 +218,10 @@ def find_requires(source: str) -> list[Require]:
 
 def _builtin_modules() -> set[str]:
     """Module names the process itself provides (its Lua library), which .load must not bundle."""
-    names = {"json", "ao", "llama", "_llama", "string", "table", "math", "coroutine", "utf8", "os", "io", "debug"}
+    names = {"json", "ao", "llama", "_llama", "string", "table", "math", "coroutine", "utf8", "os", "io", "debug",
+             "bit32", "base64", "bint", "crypto", "chance", "apm", "utils", "handlers", "process", "pretty",
+             "stringify", "dump", "eval", "default", "boot", "assignment", "handlers-utils"}
+    names |= {"." + n for n in names}
     root = lua_dir()
     if root.is_dir():
         for path in root.rglob("*.lua"):

@@ -181,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aos_py.client import Client, load_wallet
-
     opts = spawn_options(args)
     for f in args.load:
         if not Path(f).expanduser().is_file():
             raise UsageError(f"--load file not found: {f}")
+    from aos_py.client import Client, load_wallet
+
     piped = None if args.run is not None or args.watch or args.list else read_piped_stdin()
     scripted = args.run is not None or piped is not None
     data_dir = data_dir_of(args.data_dir)
