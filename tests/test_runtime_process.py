@@ -180,6 +180,11 @@ def test_binary_data_survives(rt):
     assert data(ev(rt, "#Last .. ' ' .. Last:byte(1) .. ' ' .. Last:byte(256)", 3)) == "256 0 255"
 
 
+def test_binary_output_survives(rt):
+    out = data(ev(rt, "string.char(104, 105, 255, 0, 10)"))
+    assert out.encode("utf-8", "surrogateescape") == b"hi\xff\x00\n"
+
+
 def test_numbers_cross_like_json(rt):
     res = ev(rt, "Send({Target = 'T', Big = 123456789012345, Small = 3.0, Int = 7})")
     tags = {t["name"]: t["value"] for t in res["Messages"][0]["Tags"]}

@@ -20,6 +20,18 @@ import lupa.lua53 as lua53
 from aos_py.runtime.luasrc import LuaSourceError, flat_args, to_lua
 from aos_py.runtime.sources import read_source
 
+try:  # orjson parses the result JSON about 3x faster; json is the fallback
+    import orjson
+
+    def _loads(text: bytes) -> object:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # not valid UTF-8 (binary data): keep the bytes
+            return json.loads(_text(text))
+except ImportError:  # pragma: no cover - orjson is a dependency
+    def _loads(text: bytes) -> object:
+        return json.loads(_text(text))
+
 DEFAULT_MEMORY_LIMIT = 1 << 30
 DEFAULT_COMPUTE_BUDGET = 200_000_000
 HOOK_STEP = 1000
@@ -210,7 +222,7 @@ class ProcessRuntime:
             if message == "not enough memory":
                 return self._limit_error(self._memory_message(), gas)
             raise HandleError(message)
-        result = json.loads(_text(text))
+        result = _loads(text)
         if not isinstance(result, dict):
             raise HandleError(f"process.handle returned {type(result).__name__}, not a result table")
         result["GasUsed"] = int(gas)
