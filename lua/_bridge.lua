@@ -2,7 +2,7 @@
 -- The host bridge of one aos-py process (not a requirable module).
 --
 -- Run once per Lua state by aos_py.runtime with:
---   load_source(name) -> source | nil      the bundled library (lua/)
+--   load_source(path, chunkname) -> chunk | nil   the bundled library (lua/), compiled
 --   resolve_data(id)  -> host path | nil    the read-only /data/<id> mount
 --   make_llama()      -> call(method, ...)  the `_llama` host module, or nil
 --   budget, step                            instructions per message (nil = no limit), hook interval
@@ -235,11 +235,12 @@ local function bundle_searcher(name)
   if path == "" or path:find("^_") or path:find("/_") then
     return "\n\tno bundled module '" .. name .. "'"
   end
-  local src = load_source(path .. ".lua") or load_source(path .. "/init.lua")
+  -- precompiled by the host from the bundled sources (or the source text)
+  local src = load_source(path .. ".lua", name) or load_source(path .. "/init.lua", name)
   if not src then
     return "\n\tmodule " .. name .. " not found"
   end
-  local chunk, err = raw_load(src, name, "t")
+  local chunk, err = raw_load(src, name, "bt")
   if not chunk then
     error("error loading module '" .. name .. "':\n\t" .. err, 0)
   end

@@ -18,7 +18,7 @@ from typing import Any
 import lupa.lua53 as lua53
 
 from aos_py.runtime.luasrc import LuaSourceError, flat_args, to_lua
-from aos_py.runtime.sources import read_source
+from aos_py.runtime.sources import read_chunk, read_source
 
 try:  # orjson parses the result JSON about 3x faster; json is the fallback
     import orjson
@@ -123,9 +123,9 @@ class ProcessRuntime:
 
     # -- callbacks reached from Lua (held only as upvalues of the bridge) ----
 
-    def _load_source(self, relpath: bytes) -> bytes | None:
+    def _load_source(self, relpath: bytes, chunkname: bytes) -> bytes | None:
         try:
-            return read_source(_text(relpath))
+            return read_chunk(_text(relpath), _text(chunkname))
         except Exception:  # noqa: BLE001 - a missing module, not a host crash
             return None
 
