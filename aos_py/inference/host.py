@@ -45,8 +45,9 @@ class LlamaHost:
     """One process's model and context. The engine is created on the first load."""
 
     def __init__(self, data_resolver: DataResolver | None, engine_kind: str = "wasm") -> None:
-        if engine_kind not in ENGINE_KINDS:
-            raise EngineError(f"unknown llama engine {engine_kind!r}; choose one of {', '.join(ENGINE_KINDS)}")
+        # an unknown kind is reported by the first call (from Lua), not here: the runtime builds this lazily
+        self._kind_error = None if engine_kind in ENGINE_KINDS else \
+            f"unknown llama engine {engine_kind!r} configured; choose one of {', '.join(ENGINE_KINDS)}"
         self.data_resolver = data_resolver
         self.engine_kind = engine_kind
         self.engine: Engine | None = None
@@ -72,13 +73,19 @@ class LlamaHost:
                                  f"(import the model first, e.g. `aos model add FILE.gguf`)")
         return Path(host_path)
 
+    def _check_kind(self) -> None:
+        if self._kind_error:
+            raise EngineError(self._kind_error)
+
     def _engine(self) -> Engine:
+        self._check_kind()
         if self.engine is None:
             raise EngineError("no model is loaded: call Llama.load('/data/<id>') first")
         return self.engine
 
     # ---- the methods Lua sees --------------------------------------------------------------------------
     def load(self, path: object) -> None:
+        self._check_kind()
         host_path = self._resolve(path)
         shown = _text(path, "path").decode("utf-8", "replace")
         archs = KNOWN_ARCHITECTURES if self.engine_kind == "wasm" else None
@@ -133,6 +140,7 @@ class LlamaHost:
         self._engine().clear_state()
 
     def set_log_level(self, level: object) -> None:
+        self._check_kind()
         if isinstance(level, bool) or not isinstance(level, int | float):
             raise EngineError(f"log level must be a number (2 error .. 5 debug), got {level!r}")
         self._log_level = int(level)
@@ -141,6 +149,7 @@ class LlamaHost:
 
     def set_callbacks(self, on_log: Callable[[int, str], object] | None,
                       on_progress: Callable[[float], object] | None) -> None:
+        self._check_kind()
         self._on_log = on_log if callable(on_log) else None
         self._on_progress = on_progress if callable(on_progress) else None
         if self.engine is not None:

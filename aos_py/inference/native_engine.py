@@ -80,6 +80,7 @@ class NativeEngine(Engine):
         self._piece_cache: dict[int, bytes] = {}
         self._rng = np.random.default_rng(self.sampling.seed)
         self._progress_cb = None
+        self._n_ctx = n_ctx
 
     # ---- loading ---------------------------------------------------------------------------------------
     def load(self, path: str | os.PathLike[str]) -> None:
@@ -125,6 +126,7 @@ class NativeEngine(Engine):
             lc.llama_model_free(model)
             raise ModelLoadError(f"cannot create a context of {n_ctx} positions for {p.name} (out of memory?)")
         self._model, self._ctx = model, ctx
+        self._n_ctx = n_ctx  # llama.cpp rounds its context up (to 256); the limit users see is the model's
         self._vocab = lc.llama_model_get_vocab(model)
         self._path = p
         self._n_past = 0
@@ -255,7 +257,7 @@ class NativeEngine(Engine):
 
     def n_ctx(self) -> int:
         self._need()
-        return int(_lib().llama_n_ctx(self._ctx))
+        return min(self._n_ctx, int(_lib().llama_n_ctx(self._ctx)))
 
     def n_vocab(self) -> int:
         self._need()
