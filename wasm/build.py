@@ -21,7 +21,7 @@ NATIVE_OUT = NATIVE_DIR / ("libllm.dylib" if sys.platform == "darwin" else "libl
 
 COMMON_FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-std=c11", "-Wall", "-Wno-unused-function"]
 WASM_FLAGS = [
-    "-target", "wasm32-wasi", "-msimd128", "-mbulk-memory", "-mexec-model=reactor", "-s",
+    "-target", "wasm32-wasi", "-msimd128", "-mrelaxed-simd", "-mbulk-memory", "-mexec-model=reactor", "-s",
     "-Wl,--max-memory=4294901760", "-Wl,-z,stack-size=1048576",
 ]
 NATIVE_FLAGS = ["-march=native", "-shared", "-fPIC", "-D_POSIX_C_SOURCE=200112L"]

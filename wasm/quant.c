@@ -206,6 +206,7 @@ void dequant_row(const mat_t *m, uint32_t row, float *y) {
 typedef struct {
     const float *f;  /* F32 / F16 weights */
     int8_t *qs;
+    int16_t *qs16; /* the same values widened once per token, so kernels only widen the weights */
     float *d;
     int16_t *bsums;
 } act_t;
@@ -257,12 +258,18 @@ static void quantize_q8_K(const float *x, uint32_t n, int8_t *qs, float *d, int1
 }
 
 size_t matmul_scratch_bytes(uint32_t ne0, int T) {
-    size_t per = (size_t)ne0 * 4 + ne0 + (ne0 / 32 + 1) * 4 + (ne0 / 16 + 1) * 2 + 64;
+    size_t per = (size_t)ne0 * 4 + ne0 + ne0 * 2 + (ne0 / 32 + 1) * 4 + (ne0 / 16 + 1) * 2 + 96;
     return per * (size_t)T + 64;
 }
 
 /* ---- dot-product kernels: NR rows of W against one activation vector ------------------------------------ */
 #ifdef __wasm_simd128__
+/* a*b + c: fused with relaxed SIMD (wasmtime runs it deterministically as an FMA), else multiply then add */
+#ifdef __wasm_relaxed_simd__
+#define MADD(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))
+#else
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#endif
 static inline float hsum4(v128_t v) {
     return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
            (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
@@ -270,6 +277,18 @@ static inline float hsum4(v128_t v) {
 static inline int32_t hsum4i(v128_t v) {
     return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
            wasm_i32x4_extract_lane(v, 3);
+}
+/* 16 int8 weights against 16 pre-widened int16 activations -> 4 x i32 partial sums */
+static inline v128_t dot_w8_x16(v128_t w, const int16_t *x) {
+    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_v128_load(x)),
+                          wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_v128_load(x + 8)));
+}
+/* 32 int8 weights (a Q8_0 block) against 32 int16 activations: sign-extending loads, no separate widening */
+static inline v128_t dot_q8_block(const int8_t *w, const int16_t *x) {
+    v128_t s = wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w), wasm_v128_load(x));
+    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 8), wasm_v128_load(x + 8)));
+    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 16), wasm_v128_load(x + 16)));
+    return wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 24), wasm_v128_load(x + 24)));
 }
 /* int8 x int8 dot of 16 lanes, accumulated into 4 x i32 */
 static inline v128_t dot_i8x16(v128_t a, v128_t b) {
@@ -284,8 +303,8 @@ float dot_f32(const float *a, const float *b, int n) {
     v128_t s0 = wasm_f32x4_splat(0), s1 = s0;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-        s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+        s0 = MADD(wasm_v128_load(a + i), wasm_v128_load(b + i), s0);
+        s1 = MADD(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4), s1);
     }
     float s = hsum4(wasm_f32x4_add(s0, s1));
     for (; i < n; i++) s += a[i] * b[i];
@@ -302,37 +321,36 @@ void axpy_f32(float *y, float a, const float *x, int n) {
 #ifdef __wasm_simd128__
     v128_t va = wasm_f32x4_splat(a);
     for (; i + 4 <= n; i += 4)
-        wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_f32x4_mul(va, wasm_v128_load(x + i))));
+        wasm_v128_store(y + i, MADD(va, wasm_v128_load(x + i), wasm_v128_load(y + i)));
 #endif
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* F32 weights: 4 rows per pass over x. */
+/* F32 weights: one row per pass with four accumulators (Cranelift keeps this loop in registers; several
+ * rows per pass spill and run at half the speed). */
 static void rows_f32(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
     const float *x = a->f;
     uint32_t n = w->ne0;
-    const float *W[4];
-    for (int r = 0; r < 4; r++) W[r] = (const float *)((const uint8_t *)w->data + (size_t)(r0 + (r < nr ? r : 0)) * w->row_bytes);
-#ifdef __wasm_simd128__
-    v128_t acc[4][2];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = wasm_f32x4_splat(0);
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v128_t x0 = wasm_v128_load(x + i), x1 = wasm_v128_load(x + i + 4);
-        for (int r = 0; r < 4; r++) {
-            acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(wasm_v128_load(W[r] + i), x0));
-            acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(wasm_v128_load(W[r] + i + 4), x1));
-        }
-    }
+#if defined(__wasm_simd128__)
     for (int r = 0; r < nr; r++) {
-        float s = hsum4(wasm_f32x4_add(acc[r][0], acc[r][1]));
-        for (uint32_t j = i; j < n; j++) s += W[r][j] * x[j];
+        const float *W = (const float *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+        v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+        uint32_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            a0 = MADD(wasm_v128_load(W + i), wasm_v128_load(x + i), a0);
+            a1 = MADD(wasm_v128_load(W + i + 4), wasm_v128_load(x + i + 4), a1);
+            a2 = MADD(wasm_v128_load(W + i + 8), wasm_v128_load(x + i + 8), a2);
+            a3 = MADD(wasm_v128_load(W + i + 12), wasm_v128_load(x + i + 12), a3);
+        }
+        float s = hsum4(wasm_f32x4_add(wasm_f32x4_add(a0, a1), wasm_f32x4_add(a2, a3)));
+        for (; i < n; i++) s += W[i] * x[i];
         out[r] = s;
     }
 #else
     for (int r = 0; r < nr; r++) {
+        const float *W = (const float *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
         float s = 0.0f;
-        for (uint32_t j = 0; j < n; j++) s += W[r][j] * x[j];
+        for (uint32_t j = 0; j < n; j++) s += W[j] * x[j];
         out[r] = s;
     }
 #endif
@@ -355,8 +373,8 @@ static void rows_f16(const mat_t *w, uint32_t r0, int nr, const act_t *a, float 
             v128_t fhi = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(hi, mag), 13), scale);
             flo = wasm_v128_or(flo, wasm_i32x4_shl(wasm_v128_and(lo, sgn), 16));
             fhi = wasm_v128_or(fhi, wasm_i32x4_shl(wasm_v128_and(hi, sgn), 16));
-            acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(flo, wasm_v128_load(x + i)));
-            acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(fhi, wasm_v128_load(x + i + 4)));
+            acc0 = MADD(flo, wasm_v128_load(x + i), acc0);
+            acc1 = MADD(fhi, wasm_v128_load(x + i + 4), acc1);
         }
         float s = hsum4(wasm_f32x4_add(acc0, acc1));
         for (; i < n; i++) s += H2F(W[i]) * x[i];
@@ -374,14 +392,13 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
     for (int r = 0; r < nr; r++) {
         const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
 #ifdef __wasm_simd128__
-        v128_t acc = wasm_f32x4_splat(0);
+        v128_t acc = wasm_f32x4_splat(0), acc2 = acc;
+#pragma clang loop unroll(disable)
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK8_0;
-            v128_t s = wasm_i32x4_add(dot_i8x16(wasm_v128_load(b[i].qs), wasm_v128_load(xq)),
-                                      dot_i8x16(wasm_v128_load(b[i].qs + 16), wasm_v128_load(xq + 16)));
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i])));
+            v128_t s0 = dot_q8_block(b[i].qs, a->qs16 + i * QK8_0);
+            acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * a->d[i]), acc);
         }
-        out[r] = hsum4(acc);
+        out[r] = hsum4(wasm_f32x4_add(acc, acc2));
 #else
         float s = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {
@@ -402,12 +419,12 @@ static void rows_q4_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
         v128_t acc = wasm_f32x4_splat(0);
         const v128_t m4 = wasm_i8x16_splat(0xF), e8 = wasm_i8x16_splat(8);
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK4_0;
+            const int16_t *xq = a->qs16 + i * QK4_0;
             v128_t q = wasm_v128_load(b[i].qs);
             v128_t lo = wasm_i8x16_sub(wasm_v128_and(q, m4), e8);
             v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), e8);
-            v128_t s = wasm_i32x4_add(dot_i8x16(lo, wasm_v128_load(xq)), dot_i8x16(hi, wasm_v128_load(xq + 16)));
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i])));
+            v128_t s = wasm_i32x4_add(dot_w8_x16(lo, xq), dot_w8_x16(hi, xq + 16));
+            acc = MADD(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i]), acc);
         }
         out[r] = hsum4(acc);
 #else
@@ -431,7 +448,8 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
         const block_q4_K *b = (const block_q4_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
         float sumf = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK_K;
+            const int8_t *xq = a->qs + i * QK_K; /* scalar path */
+            (void)xq;
             const int16_t *bs = a->bsums + i * (QK_K / 16);
             uint8_t sc[8], mn[8];
             for (int j = 0; j < 8; j++) q4k_scale_min(j, b[i].scales, &sc[j], &mn[j]);
@@ -443,10 +461,9 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
             const v128_t m4 = wasm_i8x16_splat(0xF);
             for (int j = 0; j < 4; j++) {
                 v128_t q0 = wasm_v128_load(q + 32 * j), q1 = wasm_v128_load(q + 32 * j + 16);
-                v128_t s_lo = wasm_i32x4_add(dot_i8x16(wasm_v128_and(q0, m4), wasm_v128_load(xq + 64 * j)),
-                                             dot_i8x16(wasm_v128_and(q1, m4), wasm_v128_load(xq + 64 * j + 16)));
-                v128_t s_hi = wasm_i32x4_add(dot_i8x16(wasm_u8x16_shr(q0, 4), wasm_v128_load(xq + 64 * j + 32)),
-                                             dot_i8x16(wasm_u8x16_shr(q1, 4), wasm_v128_load(xq + 64 * j + 48)));
+                const int16_t *x16 = a->qs16 + i * QK_K + 64 * j;
+                v128_t s_lo = wasm_i32x4_add(dot_w8_x16(wasm_v128_and(q0, m4), x16), dot_w8_x16(wasm_v128_and(q1, m4), x16 + 16));
+                v128_t s_hi = wasm_i32x4_add(dot_w8_x16(wasm_u8x16_shr(q0, 4), x16 + 32), dot_w8_x16(wasm_u8x16_shr(q1, 4), x16 + 48));
                 sumi += sc[2 * j] * hsum4i(s_lo) + sc[2 * j + 1] * hsum4i(s_hi);
             }
 #else
@@ -473,7 +490,8 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
         const block_q6_K *b = (const block_q6_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
         float sumf = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK_K;
+            const int8_t *xq = a->qs + i * QK_K; /* scalar path */
+            (void)xq;
             const uint8_t *ql = b[i].ql, *qh = b[i].qh;
             const int8_t *sc = b[i].scales;
             int32_t sumi = 0;
@@ -487,11 +505,12 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                     v128_t q2 = wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4));
                     v128_t q3 = wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 4), m3), 4));
                     v128_t q4 = wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hh, 6), 4));
-                    const int8_t *x0 = xq + 128 * c + 16 * h;
-                    sumi += sc[h + 0] * hsum4i(dot_i8x16(wasm_i8x16_sub(q1, o32), wasm_v128_load(x0)));
-                    sumi += sc[h + 2] * hsum4i(dot_i8x16(wasm_i8x16_sub(q2, o32), wasm_v128_load(x0 + 32)));
-                    sumi += sc[h + 4] * hsum4i(dot_i8x16(wasm_i8x16_sub(q3, o32), wasm_v128_load(x0 + 64)));
-                    sumi += sc[h + 6] * hsum4i(dot_i8x16(wasm_i8x16_sub(q4, o32), wasm_v128_load(x0 + 96)));
+                    const int16_t *x0 = a->qs16 + i * QK_K + 128 * c + 16 * h;
+                    v128_t acc = wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q1, o32), x0), wasm_i32x4_splat(sc[h + 0]));
+                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q2, o32), x0 + 32), wasm_i32x4_splat(sc[h + 2])));
+                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q3, o32), x0 + 64), wasm_i32x4_splat(sc[h + 4])));
+                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q4, o32), x0 + 96), wasm_i32x4_splat(sc[h + 6])));
+                    sumi += hsum4i(acc);
                 }
 #else
                 int s[8] = {0};
@@ -546,6 +565,9 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
             a->qs = (int8_t *)s;
             s += (n + 15) & ~15u;
             quantize_q8_0(xt, n, a->qs, a->d);
+            a->qs16 = (int16_t *)s;
+            s += ((size_t)n * 2 + 15) & ~(size_t)15;
+            for (uint32_t i = 0; i < n; i++) a->qs16[i] = a->qs[i];
             fn = w->type == GGML_Q8_0 ? rows_q8_0 : rows_q4_0;
         } break;
         default: { /* K-quants */
@@ -556,6 +578,9 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
             a->qs = (int8_t *)s;
             s += (n + 15) & ~15u;
             quantize_q8_K(xt, n, a->qs, a->d, a->bsums);
+            a->qs16 = (int16_t *)s;
+            s += ((size_t)n * 2 + 15) & ~(size_t)15;
+            for (uint32_t i = 0; i < n; i++) a->qs16[i] = a->qs[i];
             fn = w->type == GGML_Q4_K ? rows_q4_K : rows_q6_K;
         } break;
         }

@@ -40,6 +40,10 @@ def _wasm_engine() -> wasmtime.Engine:
     if _engine is None:
         cfg = wasmtime.Config()
         cfg.cranelift_opt_level = "speed"
+        # relaxed SIMD gives the kernels fused multiply-add; deterministic mode makes every host compute the
+        # same bits, which AO processes need (replaying a process must give the same output).
+        cfg.wasm_relaxed_simd = True
+        cfg.wasm_relaxed_simd_deterministic = True
         _engine = wasmtime.Engine(cfg)
     return _engine
 
