@@ -9,7 +9,14 @@ import pytest
 from prompt_toolkit.document import Document
 
 from aos_py.repl import render
-from aos_py.repl.commands import EDITOR_BANNER, EditorState, blueprint_names, copy_blueprints, dispatch, editor_line
+from aos_py.repl.commands import (
+    EDITOR_BANNER,
+    EditorState,
+    blueprint_names,
+    copy_blueprints,
+    dispatch,
+    editor_line,
+)
 from aos_py.repl.complete import ProcessCompleter, keys_snippet, parse_keys, split_target
 from aos_py.repl.history import MAX_ENTRIES, ProcessHistory
 from aos_py.repl.main import UsageError, build_parser, main, spawn_options
