@@ -1,0 +1,202 @@
+"""End to end: the real `aos` program driven in a pseudo-terminal, on a fresh node data directory.
+
+Each test types what a user types and waits for what a user would see. The embedded node runs inside the
+first `aos` of a data directory; a second `aos` (for messages from another process) joins it over its socket.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect", reason="pexpect is needed to drive aos in a pseudo-terminal")
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+PROMPT = re.compile(r"@.*aos-[0-9.]+.*\[Inbox:.*\]")
+TIMEOUT = 60
+
+
+def aos_env(home: Path) -> dict:
+    env = dict(os.environ)
+    env.update({"PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "HOME": str(home),
+                "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")})
+    env.pop("AOS_PY_HOME", None)
+    env.pop("AOS_WALLET", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """A fresh HOME with a node data dir and wallet path inside; shared by this module's tests."""
+    return tmp_path_factory.mktemp("aoshome")
+
+
+def base_args(home: Path) -> list[str]:
+    return ["--data-dir", str(home / "node"), "--wallet", str(home / "wallet.json")]
+
+
+class Aos:
+    """One interactive `aos` in a pty."""
+
+    def __init__(self, home: Path, *args: str, cwd: Path | None = None) -> None:
+        self.child = pexpect.spawn(sys.executable, ["-m", "aos_py", *base_args(home), *args], env=aos_env(home),
+                                   cwd=str(cwd or home), encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 160))
+        self.log = home / "pty.log"
+        self.child.logfile_read = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.child.expect(r"Your AOS Process: \S*?([A-Za-z0-9_-]{43})")
+        self.pid = self.child.match.group(1)
+        self.wait_prompt()
+
+    def wait_prompt(self) -> None:
+        self.child.expect(PROMPT)
+
+    def run(self, line: str, expect: str | re.Pattern) -> str:
+        """Type a line, wait for `expect` then for the next prompt; returns the text seen before the prompt."""
+        self.child.sendline(line)
+        self.child.expect(expect)
+        seen = self.child.before + self.child.after
+        self.wait_prompt()
+        return ANSI.sub("", seen + self.child.before)
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.sendline(".exit")
+            self.child.expect(pexpect.EOF)
+        self.child.close()
+        self.child.logfile_read.close()
+
+
+def script(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aos_py", *base_args(home), *args], input=stdin, text=True,
+                          capture_output=True, env=aos_env(home), cwd=str(home), timeout=TIMEOUT)
+
+
+def test_eval_and_multiline_function(home):
+    aos = Aos(home)
+    try:
+        assert "2" in aos.run("1 + 1", r"\r\n2\r\n").split()
+        aos.child.sendline("function triple(x)")
+        aos.child.sendline("  return x * 3")
+        aos.child.sendline("end")
+        aos.wait_prompt()
+        aos.run("triple(14)", r"\r\n42\r\n")
+        out = aos.run("error('kaboom')", "This error occurred")
+        assert "kaboom" in out and "1 | error('kaboom')" in out
+    finally:
+        aos.close()
+
+
+def test_load_project_with_nested_require_and_error_location(home):
+    proj = home / "my project"
+    (proj / "lib" / "deep").mkdir(parents=True)
+    (proj / "main.lua").write_text('local greet = require("lib.greet")\nGreeting = greet.hello("ao")\nreturn Greeting\n')
+    (proj / "lib" / "greet.lua").write_text('local fmt = require("deep.fmt")\nlocal M = {}\n'
+                                            'function M.hello(who) return fmt.wrap("hello " .. who) end\nreturn M\n')
+    (proj / "lib" / "deep" / "fmt.lua").write_text('return { wrap = function(s) return "<" .. s .. ">" end }\n')
+    (proj / "broken.lua").write_text('local bad = require("lib.bad")\nreturn bad.run()\n')
+    (proj / "lib" / "bad.lua").write_text('local M = {}\nfunction M.run()\n  local cfg = nil\n'
+                                          '  return cfg.value\nend\nreturn M\n')
+    aos = Aos(home, cwd=proj)
+    try:
+        out = aos.run('.load "main.lua"', "<hello ao>")
+        assert "The following files will be deployed:" in out
+        assert "main.lua MAIN" in out and "lib/greet.lua" in out and "lib/deep/fmt.lua" in out
+        aos.run("return Greeting", "<hello ao>")
+        out = aos.run(".load broken.lua", "This error occurred")
+        assert "attempt to index a nil value (local 'cfg')" in out
+        assert re.search(r"in \S*lib/bad\.lua", out)
+        assert "4 |   return cfg.value" in out
+    finally:
+        aos.close()
+
+
+def test_editor_and_dryrun(home):
+    aos = Aos(home)
+    try:
+        aos.child.sendline(".editor")
+        aos.child.expect("<editor mode> use '.done' to submit or '.cancel' to cancel")
+        aos.child.sendline("local n = 6")
+        aos.child.sendline("return n * 7")
+        aos.run(".done", r"\r\n42\r\n")
+        aos.child.sendline(".editor")
+        aos.child.expect("editor mode")
+        aos.child.sendline("Cancelled = true")
+        aos.run(".cancel", "nothing sent")
+        aos.run("return Cancelled == nil", "true")
+        aos.run("Counter = 1", r"\r\n")
+        aos.run(".dryrun", "Dryrun Mode Engaged")
+        aos.run("Counter = Counter + 100; return Counter", r"\r\n101\r\n")
+        aos.run(".dryrun", "Dryrun Mode Disengaged")
+        aos.run("return Counter", r"\r\n1\r\n")
+    finally:
+        aos.close()
+
+
+def test_live_message_keeps_half_typed_line(home):
+    aos = Aos(home, "receiver")
+    try:
+        aos.child.send("local half = 'typed'")
+        sender = script(home, "sender", "--run", f"Send({{Target = '{aos.pid}', Action = 'Ping', Data = 'hi'}})")
+        assert sender.returncode == 0, sender.stderr
+        aos.child.expect(r"New Message From .*Action = .*Ping")
+        aos.child.expect(re.escape("Inbox:") + r".*2")  # the prompt was refreshed
+        aos.child.expect("local half = 'typed'")  # redrawn after the live line
+        aos.child.sendline(" return half")
+        aos.child.expect(r"\r\ntyped\r\n")
+        aos.wait_prompt()
+    finally:
+        aos.close()
+
+
+def test_history_survives_exit_and_restart(home):
+    aos = Aos(home, "historian")
+    try:
+        aos.run("Remember = 'me'", r"\r\n")
+    finally:
+        aos.close()
+    aos = Aos(home, "historian")
+    try:
+        aos.child.send("\x1b[A")  # up arrow
+        aos.child.expect("Remember = ")
+        aos.child.send("\x03")  # Ctrl-C clears the line
+        aos.run("return Remember", r"\r\nme\r\n")
+        aos.child.send("\x04")  # Ctrl-D on an empty line exits
+        aos.child.expect("Exiting")
+        aos.child.expect(pexpect.EOF)
+    finally:
+        aos.close()
+
+
+def test_tab_completes_handlers_fields(home):
+    aos = Aos(home)
+    try:
+        aos.child.send("Handlers.appe\t")
+        aos.child.expect("append")
+        aos.child.send("\x03")
+        aos.run("return 'still here'", "still here")
+    finally:
+        aos.close()
+
+
+def test_run_and_stdin_exit_codes(home):
+    ok = script(home, "scripted", "--run", "return 20 + 22")
+    assert ok.returncode == 0, ok.stderr
+    assert "42" in ok.stdout.split() and "Welcome" not in ok.stdout
+    bad = script(home, "scripted", "--run", "error('nope')")
+    assert bad.returncode == 1 and "nope" in bad.stdout
+    piped = script(home, "scripted", stdin="Piped = 5\nreturn Piped * 2\n")
+    assert piped.returncode == 0 and "10" in piped.stdout.split()
+    piped_bad = script(home, "scripted", stdin="return nil + 1\n")
+    assert piped_bad.returncode == 1
+    dry = script(home, "scripted", "--run", "Piped = 99; return Piped", "--dry-run")
+    assert dry.returncode == 0 and "99" in dry.stdout.split()
+    again = script(home, "scripted", "--run", "return Piped")
+    assert "5" in again.stdout.split()
+    listed = script(home, "--list")
+    assert listed.returncode == 0 and "scripted" in listed.stdout
