@@ -138,9 +138,10 @@ def write_bench_model(path: Path, qtype: str, d: int, n_layer: int, n_head: int,
 
 
 # ---- worker: one engine, one model, in its own process -------------------------------------------------------
-def worker(engine: str, model: str, n_tokens: int, threads: int) -> dict:
+def worker(engine: str, model: str, n_tokens: int, threads: int, prompt_words: int = 0) -> dict:
     import resource
 
+    text = " ".join(PROMPT.split()[:prompt_words]) if prompt_words else PROMPT
     t0 = time.perf_counter()
     if engine in ("wasm", "c-native"):
         if engine == "wasm":
@@ -150,7 +151,7 @@ def worker(engine: str, model: str, n_tokens: int, threads: int) -> dict:
         e = Eng(n_ctx=512)
         e.load(model)
         load_s = time.perf_counter() - t0
-        prompt = e.tokenize(PROMPT)
+        prompt = e.tokenize(text)
         t1 = time.perf_counter()
         logits = e.eval_tokens(prompt)
         prompt_s = time.perf_counter() - t1
@@ -168,7 +169,7 @@ def worker(engine: str, model: str, n_tokens: int, threads: int) -> dict:
         llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_threads=threads, n_threads_batch=threads,
                               n_batch=512, verbose=False)
         load_s = time.perf_counter() - t0
-        prompt = llm.tokenize(PROMPT.encode(), add_bos=True)
+        prompt = llm.tokenize(text.encode(), add_bos=True)
         t1 = time.perf_counter()
         llm.eval(prompt)
         prompt_s = time.perf_counter() - t1
@@ -185,8 +186,8 @@ def worker(engine: str, model: str, n_tokens: int, threads: int) -> dict:
             "first_token_s": first_s, "gen_tps": (n_tokens - 1) / gen_s, "peak_rss": rss}
 
 
-def run_worker(engine: str, model: Path, n_tokens: int, threads: int = 1) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", engine, str(model), str(n_tokens), str(threads)]
+def run_worker(engine: str, model: Path, n_tokens: int, threads: int = 1, prompt_words: int = 0) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", engine, str(model), str(n_tokens), str(threads), str(prompt_words)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         print(f"  {engine}: failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
@@ -210,13 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--skip-large", action="store_true")
-    ap.add_argument("--types", default="F32,Q8_0")
+    ap.add_argument("--types", default="F32,Q8_0", help="110M model types to run ('' for none)")
     ap.add_argument("--engines", default="wasm,c-native,llama.cpp-1t,llama.cpp-all")
-    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        engine, model, n, threads = args.worker
-        print(json.dumps(worker(engine, model, int(n), int(threads))))
+        engine, model, n, threads, words = args.worker
+        print(json.dumps(worker(engine, model, int(n), int(threads), int(words))))
         return 0
     sys.path.insert(0, str(ROOT / "wasm"))
     import build  # wasm/build.py
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     print(f"inference benchmark: {cores} cores, {args.tokens} generated tokens per run (machine may be shared)")
     with tempfile.TemporaryDirectory(prefix="aos-bench-") as tmp:
-        for qtype in args.types.split(","):
+        for qtype in [t for t in args.types.split(",") if t]:
             path = write_bench_model(Path(tmp) / f"llama-110m-{qtype}.gguf", qtype, d=768, n_layer=12, n_head=12,
                                      ff=2048, vocab=32000)
             rows = []
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             path = write_bench_model(Path(tmp) / "llama-large-Q4_K.gguf", "Q4_K", d=3072, n_layer=36, n_head=24,
                                      ff=8192, vocab=32000)
             print(f"\nwrote the large model in {time.perf_counter() - t:.0f} s")
-            rows = [r for r in (run_worker("wasm", path, 4),) if r]
+            rows = [r for r in (run_worker("wasm", path, 4, prompt_words=6),) if r]
             report("large-model path (wasm32, Q4_K)", path, rows)
             path.unlink()
     return 0

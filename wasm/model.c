@@ -56,8 +56,10 @@ static int get_vec(const gguf_file *g, const char *name, uint32_t n, float **out
     return LLM_OK;
 }
 
-static void *xcalloc(size_t n, size_t sz, int *rc) {
-    void *p = calloc(n ? n : 1, sz);
+/* zeroed: small buffers; lazy: the KV cache, whose pages must stay untouched (and out of the resident set)
+ * until positions are written: calloc would clear all of it up front. */
+static void *xalloc(size_t n, size_t sz, int *rc, int zeroed) {
+    void *p = zeroed ? calloc(n ? n : 1, sz) : malloc((n ? n : 1) * sz);
     if (!p && !*rc) {
         llm_set_error("out of memory: could not allocate %llu bytes for the context; try a smaller context or the "
                       "native engine", (unsigned long long)n * sz);
@@ -182,21 +184,21 @@ int model_load(model_t *m, const gguf_file *g, uint32_t n_ctx) {
     rc = 0;
     int B = m->max_batch;
     uint32_t qkvd = d + 2 * kvd;
-    m->k_cache = xcalloc(kv_elems, 4, &rc);
-    m->v_cache = xcalloc(kv_elems, 4, &rc);
-    m->x = xcalloc((size_t)B * d, 4, &rc);
-    m->xb = xcalloc((size_t)B * d, 4, &rc);
-    m->xb2 = xcalloc((size_t)B * d, 4, &rc);
-    m->q = xcalloc((size_t)B * d, 4, &rc);
-    m->k = xcalloc((size_t)B * kvd, 4, &rc);
-    m->v = xcalloc((size_t)B * kvd, 4, &rc);
-    m->qkv = xcalloc((size_t)B * qkvd, 4, &rc);
-    m->hb = xcalloc((size_t)B * 2 * m->n_ff, 4, &rc);
-    m->hb2 = xcalloc((size_t)B * m->n_ff, 4, &rc);
-    m->att = xcalloc(n_ctx, 4, &rc);
-    m->logits = xcalloc(m->n_vocab, 4, &rc);
+    m->k_cache = xalloc(kv_elems, 4, &rc, 0);
+    m->v_cache = xalloc(kv_elems, 4, &rc, 0);
+    m->x = xalloc((size_t)B * d, 4, &rc, 1);
+    m->xb = xalloc((size_t)B * d, 4, &rc, 1);
+    m->xb2 = xalloc((size_t)B * d, 4, &rc, 1);
+    m->q = xalloc((size_t)B * d, 4, &rc, 1);
+    m->k = xalloc((size_t)B * kvd, 4, &rc, 1);
+    m->v = xalloc((size_t)B * kvd, 4, &rc, 1);
+    m->qkv = xalloc((size_t)B * qkvd, 4, &rc, 1);
+    m->hb = xalloc((size_t)B * 2 * m->n_ff, 4, &rc, 1);
+    m->hb2 = xalloc((size_t)B * m->n_ff, 4, &rc, 1);
+    m->att = xalloc(n_ctx, 4, &rc, 1);
+    m->logits = xalloc(m->n_vocab, 4, &rc, 1);
     uint32_t widest = d > m->n_ff ? d : m->n_ff;
-    m->mscratch = xcalloc(matmul_scratch_bytes(widest, B), 1, &rc);
+    m->mscratch = xalloc(matmul_scratch_bytes(widest, B), 1, &rc, 1);
     return rc;
 }
 

@@ -459,13 +459,17 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
             const uint8_t *q = b[i].qs;
 #ifdef __wasm_simd128__
             const v128_t m4 = wasm_i8x16_splat(0xF);
+            v128_t acc = wasm_i32x4_splat(0);
+#pragma clang loop unroll(disable)
             for (int j = 0; j < 4; j++) {
                 v128_t q0 = wasm_v128_load(q + 32 * j), q1 = wasm_v128_load(q + 32 * j + 16);
                 const int16_t *x16 = a->qs16 + i * QK_K + 64 * j;
                 v128_t s_lo = wasm_i32x4_add(dot_w8_x16(wasm_v128_and(q0, m4), x16), dot_w8_x16(wasm_v128_and(q1, m4), x16 + 16));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(s_lo, wasm_i32x4_splat(sc[2 * j])));
                 v128_t s_hi = wasm_i32x4_add(dot_w8_x16(wasm_u8x16_shr(q0, 4), x16 + 32), dot_w8_x16(wasm_u8x16_shr(q1, 4), x16 + 48));
-                sumi += sc[2 * j] * hsum4i(s_lo) + sc[2 * j + 1] * hsum4i(s_hi);
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(s_hi, wasm_i32x4_splat(sc[2 * j + 1])));
             }
+            sumi = hsum4i(acc);
 #else
             for (int j = 0; j < 4; j++) {
                 int s_lo = 0, s_hi = 0;
@@ -495,24 +499,30 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
             const uint8_t *ql = b[i].ql, *qh = b[i].qh;
             const int8_t *sc = b[i].scales;
             int32_t sumi = 0;
-            for (int c = 0; c < 2; c++) {
 #ifdef __wasm_simd128__
-                const v128_t m4 = wasm_i8x16_splat(0xF), m3 = wasm_i8x16_splat(3), o32 = wasm_i8x16_splat(32);
-                for (int h = 0; h < 2; h++) { /* l = 16h .. 16h+15 */
-                    v128_t l0 = wasm_v128_load(ql + 16 * h), l1 = wasm_v128_load(ql + 32 + 16 * h);
-                    v128_t hh = wasm_v128_load(qh + 16 * h);
-                    v128_t q1 = wasm_v128_or(wasm_v128_and(l0, m4), wasm_i8x16_shl(wasm_v128_and(hh, m3), 4));
-                    v128_t q2 = wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4));
-                    v128_t q3 = wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 4), m3), 4));
-                    v128_t q4 = wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hh, 6), 4));
-                    const int16_t *x0 = a->qs16 + i * QK_K + 128 * c + 16 * h;
-                    v128_t acc = wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q1, o32), x0), wasm_i32x4_splat(sc[h + 0]));
-                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q2, o32), x0 + 32), wasm_i32x4_splat(sc[h + 2])));
-                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q3, o32), x0 + 64), wasm_i32x4_splat(sc[h + 4])));
-                    acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q4, o32), x0 + 96), wasm_i32x4_splat(sc[h + 6])));
-                    sumi += hsum4i(acc);
-                }
+            const v128_t m4 = wasm_i8x16_splat(0xF), m3 = wasm_i8x16_splat(3), o32 = wasm_i8x16_splat(32);
+            v128_t acc = wasm_i32x4_splat(0);
+#pragma clang loop unroll(disable)
+            for (int k = 0; k < 4; k++) { /* chunk c = k / 2 (128 values), half h = k % 2 (l = 16h .. 16h+15) */
+                int c = k >> 1, h = k & 1;
+                const uint8_t *l_ = ql + 64 * c, *h_ = qh + 32 * c;
+                const int8_t *s_ = sc + 8 * c;
+                v128_t l0 = wasm_v128_load(l_ + 16 * h), l1 = wasm_v128_load(l_ + 32 + 16 * h);
+                v128_t hh = wasm_v128_load(h_ + 16 * h);
+                const int16_t *x0 = a->qs16 + i * QK_K + 128 * c + 16 * h;
+                v128_t q1 = wasm_v128_or(wasm_v128_and(l0, m4), wasm_i8x16_shl(wasm_v128_and(hh, m3), 4));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q1, o32), x0), wasm_i32x4_splat(s_[h + 0])));
+                v128_t q2 = wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q2, o32), x0 + 32), wasm_i32x4_splat(s_[h + 2])));
+                v128_t q3 = wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 4), m3), 4));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q3, o32), x0 + 64), wasm_i32x4_splat(s_[h + 4])));
+                v128_t q4 = wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hh, 6), 4));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q4, o32), x0 + 96), wasm_i32x4_splat(s_[h + 6])));
+            }
+            sumi = hsum4i(acc);
+            (void)xq;
 #else
+            for (int c = 0; c < 2; c++) {
                 int s[8] = {0};
                 for (int l = 0; l < 32; l++) {
                     int is = l / 16;
@@ -527,11 +537,11 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                     s[is + 6] += q4 * x0[l + 96];
                 }
                 for (int g = 0; g < 8; g++) sumi += sc[g] * s[g];
-#endif
                 ql += 64;
                 qh += 32;
                 sc += 8;
             }
+#endif
             sumf += (a->d[i] * H2F(b[i].d)) * (float)sumi;
         }
         out[r] = sumf;
