@@ -301,3 +301,14 @@ def test_keys_snippet_lists_table_fields_in_a_process():
         assert {"add(", "append(", "list"} <= set(keys)
     finally:
         rt.close()
+
+
+def test_model_add_refuses_missing_and_broken_files_before_opening_the_node(tmp_path, capsys):
+    home = tmp_path / "node"
+    assert main(["model", "add", str(tmp_path / "none.gguf"), "--data-dir", str(home)]) == 1
+    assert "model file not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model at all")
+    assert main(["model", "--data-dir", str(home), "add", str(broken)]) == 1
+    assert "GGUF" in capsys.readouterr().err
+    assert not home.exists()

@@ -110,42 +110,51 @@ def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
 
 
 def model_command(argv: list[str]) -> int:
-    """`aos model add FILE.gguf` / `aos model list`."""
+    """`aos model add FILE.gguf` (checked, then stored with descriptive tags) / `aos model list`."""
     p = argparse.ArgumentParser(prog="aos model", description="manage GGUF models in the node's data store")
-    p.add_argument("--data-dir", metavar="DIR")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    add = sub.add_parser("add", help="import a .gguf file; prints its data id (use it as /data/<id>)")
-    add.add_argument("file")
-    sub.add_parser("list", help="list imported models")
+    p.add_argument("cmd", choices=["add", "list"],
+                   help="add FILE.gguf: import a model and print its data id (Lua loads it as /data/<id>); list: show models")
+    p.add_argument("file", nargs="?", help="the .gguf file (for add)")
+    p.add_argument("--data-dir", metavar="DIR", help="node data directory (default: $AOS_PY_HOME or ~/.aos-py)")
     args = p.parse_args(argv)
-    from aos_py.client import Client
+    if args.cmd == "add" and not args.file:
+        p.error("add needs a FILE.gguf")
+    from aos_py.inference.models import (
+        ModelImportError,
+        describe_file,
+        format_models,
+        import_model,
+        list_models,
+    )
 
     if args.cmd == "add":
         path = Path(args.file).expanduser()
         if not path.is_file():
             print(render.colour(f"ERROR: model file not found: {path}", render.RED), file=sys.stderr)
             return 1
-        with open(path, "rb") as fh:
-            if fh.read(4) != b"GGUF":
-                print(render.colour(f"ERROR: {path} is not a GGUF file (no GGUF magic)", render.RED), file=sys.stderr)
-                return 1
+        try:
+            describe_file(path)  # refuse a broken file before touching the store
+        except ModelImportError as exc:
+            print(render.colour(f"ERROR: {exc}", render.RED), file=sys.stderr)
+            return 1
+    from aos_py.client import Client
+
     client = Client.open(data_dir_of(args.data_dir))
     try:
         if args.cmd == "add":
             from aos_py.repl.spinner import Spinner
 
+            def store(file: Path, tags: list[tuple[str, str]]) -> str:
+                tags = [t for t in tags if t[0] != "Content-Type"]
+                tags += [("Content-Type", "application/gguf"), ("Name", file.name)]
+                return client.add_data(file, tags=tags)
+
             with Spinner(f"[Importing {path.name}...]"):
-                data_id = client.add_data(path, tags=[("Type", "Model"), ("Content-Type", "application/gguf"),
-                                                      ("Name", path.name)])
-            print(data_id)
+                info = import_model(path, store)
+            print(info.id)
+            print(render.colour(info.line(), render.GRAY), file=sys.stderr)
             return 0
-        items = client.list_data(tag_name="Type", tag_value="Model")
-        for item in items:
-            tags = {t[0] if isinstance(t, (list, tuple)) else t.get("name"): t[1] if isinstance(t, (list, tuple))
-                    else t.get("value") for t in item.get("tags", [])}
-            print(f"{item.get('id')}  {tags.get('Name', item.get('name', ''))}  {item.get('size', '')}".rstrip())
-        if not items:
-            print("No models yet: aos model add FILE.gguf")
+        print(format_models(list_models(lambda name, value: client.list_data(name, value))))
         return 0
     finally:
         client.close()
