@@ -161,3 +161,23 @@ def test_unknown_local_module_is_reported_but_builtins_are_not(tmp_path):
     bundle = build_bundle(tmp_path / "main.lua")
     assert len(bundle.warnings) == 1
     assert "main.lua:4: module 'nosuch'" in bundle.warnings[0]
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_counter_example_project_loads_and_counts(proc):
+    bundle = build_bundle(EXAMPLES / "counter-project" / "main.lua")
+    assert [m.path.name for m in bundle.modules] == ["init.lua", "counter.lua", "main.lua"]
+    res = proc.eval(bundle.code)
+    assert "Error" not in res, res.get("Error")
+    assert render.strip_ansi(res["Output"]["data"]).startswith("counter ready: count = ")
+    res = proc.eval("return require('lib.counter').increment(5) - require('lib.counter').increment(1)")
+    assert res["Output"]["data"] == "-1"
+
+
+def test_broken_require_example_points_at_lib_line_5(proc):
+    bundle = build_bundle(EXAMPLES / "broken-require" / "main.lua")
+    res = proc.eval(bundle.code)
+    shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin))
+    assert "lib.lua" in shown and "5 |   return config.name" in shown
