@@ -145,8 +145,8 @@ def test_live_message_keeps_half_typed_line(home):
         sender = script(home, "sender", "--run", f"Send({{Target = '{aos.pid}', Action = 'Ping', Data = 'hi'}})")
         assert sender.returncode == 0, sender.stderr
         aos.child.expect(r"New Message From .*Action = .*Ping")
-        aos.child.expect(re.escape("Inbox:") + r".*2")  # the prompt was refreshed
-        aos.child.expect("local half = 'typed'")  # redrawn after the live line
+        aos.child.expect(re.escape("Inbox:") + r"\S*2")  # the prompt was refreshed
+        # finishing the line evaluates what was typed before the message arrived: it survived the redraw
         aos.child.sendline(" return half")
         aos.child.expect(r"\r\ntyped\r\n")
         aos.wait_prompt()
@@ -162,8 +162,12 @@ def test_history_survives_exit_and_restart(home):
         aos.close()
     aos = Aos(home, "historian")
     try:
-        aos.child.send("\x1b[A")  # up arrow
-        aos.child.expect("Remember = ")
+        aos.run("Remember = 'again'", r"\r\n")
+        aos.child.send("\x1b[A\x1b[A")  # up arrow twice: the line from the previous session
+        aos.child.sendline("")
+        aos.child.expect(re.escape("> \x1b[0m\x1b[32mRemember = 'me'"))  # echoed as submitted
+        aos.wait_prompt()
+        aos.child.send("garbage(((")
         aos.child.send("\x03")  # Ctrl-C clears the line
         aos.run("return Remember", r"\r\nme\r\n")
         aos.child.send("\x04")  # Ctrl-D on an empty line exits
