@@ -699,6 +699,7 @@ int token_piece(const vocab_t *v, int32_t tok, int special, char *buf, int max) 
         if (special) for (uint32_t i = 0; i < t.n; i++) PUT(t.s[i]);
         return n;
     }
+    if (tt == TT_UNKNOWN && !special) return 0; /* like control tokens, <unk> prints nothing */
     if (tt == TT_USER_DEFINED || tt == TT_UNUSED) {
         for (uint32_t i = 0; i < t.n; i++) PUT(t.s[i]);
         return n;
