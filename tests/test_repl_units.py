@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from aos_py.repl import render
 from aos_py.repl.commands import (
     EDITOR_BANNER,
     EditorState,
+    ExitShell,
     blueprint_names,
     copy_blueprints,
     dispatch,
@@ -312,3 +314,35 @@ def test_model_add_refuses_missing_and_broken_files_before_opening_the_node(tmp_
     assert main(["model", "--data-dir", str(home), "add", str(broken)]) == 1
     assert "GGUF" in capsys.readouterr().err
     assert not home.exists()
+
+
+def test_pad_evaluates_only_changed_files(tmp_path, monkeypatch):
+    s, client, out = make_session(tmp_path)
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'a').write('PadValue = 3\\n')\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    dispatch(s, ".pad", EditorState())
+    assert len(client.sent) == 1 and client.sent[0].rstrip().endswith("PadValue = 3")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c pass")
+    dispatch(s, ".pad", EditorState())
+    assert len(client.sent) == 1 and "Pad unchanged" in out.text
+    monkeypatch.setenv("EDITOR", f"{sys.executable} -c 'raise SystemExit(3)'")
+    dispatch(s, ".pad", EditorState())
+    assert len(client.sent) == 1 and "status 3" in out.text
+
+
+def test_help_live_pause_exit_texts(tmp_path):
+    s, client, out = make_session(tmp_path)
+    ed = EditorState()
+    dispatch(s, ".help", ed)
+    for cmd in (".load", ".load-blueprint", ".editor", ".dryrun", ".monitor", ".unmonitor", ".live", ".pause",
+                ".pad", ".update", ".exit"):
+        assert cmd in out.text
+    dispatch(s, ".pause", ed)
+    dispatch(s, ".live", ed)
+    assert "=== Pausing Live Feed ===" in out.text and "=== Starting Live Feed ===" in out.text
+    with pytest.raises(ExitShell):
+        dispatch(s, ".exit", ed)
+    assert not dispatch(s, ".nosuch", ed)  # unknown dot-words go to the process as Lua
+    assert client.sent == []

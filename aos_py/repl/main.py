@@ -198,9 +198,12 @@ def run(args: argparse.Namespace) -> int:
 
     piped = None if args.run is not None or args.watch or args.list else read_piped_stdin()
     scripted = args.run is not None or piped is not None
+    from aos_py.repl.spinner import Spinner
+
     data_dir = data_dir_of(args.data_dir)
-    wallet = load_wallet(args.wallet)
-    client = Client.open(data_dir)
+    with Spinner("[Starting AOS...]", enabled=False if scripted else None):
+        wallet = load_wallet(args.wallet)
+        client = Client.open(data_dir)
     try:
         if args.list:
             print(render.process_table(client.find_processes(wallet.address)))
