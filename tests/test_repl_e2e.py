@@ -122,7 +122,10 @@ def test_editor_and_dryrun(home):
         aos.child.sendline(".editor")
         aos.child.expect("<editor mode> use '.done' to submit or '.cancel' to cancel")
         aos.child.sendline("local n = 6")
-        aos.child.sendline("return n * 7")
+        aos.child.sendline("return n * 5")
+        aos.child.send("\x7f")  # backspace on the empty line re-opens the previous one
+        aos.child.send("\x7f7")  # ... and edits it: return n * 7
+        aos.child.sendline("")
         aos.run(".done", r"\r\n42\r\n")
         aos.child.sendline(".editor")
         aos.child.expect("editor mode")

@@ -6,7 +6,10 @@ them above the input line and redraw what the user was typing, so nothing typed 
 
 from __future__ import annotations
 
+import sys
+
 from prompt_toolkit import PromptSession
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -26,8 +29,22 @@ def _lexer():
     return PygmentsLexer(LuaLexer)
 
 
+BACK_UP = "\x00editor-back-up\x00"
+
+
 def _key_bindings(editor: EditorState) -> KeyBindings:
     kb = KeyBindings()
+
+    @Condition
+    def editor_line_empty() -> bool:
+        from prompt_toolkit.application import get_app
+
+        return editor.active and bool(editor.lines) and get_app().current_buffer.text == ""
+
+    @kb.add("backspace", filter=editor_line_empty)
+    def _back_up(event) -> None:
+        """Backspace on an empty editor line re-opens the previous line for editing (as aos does)."""
+        event.app.exit(result=BACK_UP)
 
     @kb.add("enter")
     def _enter(event) -> None:
@@ -57,6 +74,7 @@ class Repl:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.editor = EditorState()
+        self._default = ""
         self.completer = ProcessCompleter(self._fetch_keys)
         self.history = ProcessHistory(history_path(session.data_dir, session.process_id))
         self.ptk: PromptSession = PromptSession(
@@ -87,8 +105,15 @@ class Repl:
     def read(self) -> str:
         """One submitted input; EOFError on Ctrl-D / Ctrl-C on an empty line."""
         self.ptk.app.erase_when_done = not self.editor.active
+        default, self._default = self._default, ""
         with patch_stdout(raw=True):
-            return self.ptk.prompt(self._message)
+            text = self.ptk.prompt(self._message, default=default)
+        if text == BACK_UP and self.editor.lines:
+            self._default = self.editor.lines.pop()
+            sys.stdout.write("\x1b[1A\x1b[2K\r")  # remove the re-opened line from the screen
+            sys.stdout.flush()
+            return self.read()
+        return text
 
     def handle(self, text: str) -> None:
         s = self.session

@@ -189,5 +189,15 @@ def process_table(rows: list[dict]) -> str:
     """--list: name, id and creation time of each process the wallet owns."""
     if not rows:
         return box("Processes", ["No processes found for this wallet."])
-    return box("Processes", [f"{GREEN}{r.get('name') or '-'}{RESET}  {r.get('id')}  {GRAY}{r.get('created', '')}{RESET}"
+    return box("Processes", [f"{GREEN}{r.get('name') or '-'}{RESET}  {r.get('id')}  {GRAY}{_when(r.get('created'))}{RESET}"
                              for r in rows])
+
+
+def _when(created: object) -> str:
+    """A creation time (ms or s since the epoch) as UTC date and time; anything else as given."""
+    import datetime
+
+    if isinstance(created, (int, float)) and created > 0:
+        seconds = created / 1000 if created > 10**11 else created
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if created is None else str(created)
