@@ -1,0 +1,126 @@
+"""The messenger unit's rules: what it accepts from outside and the items it signs when it pushes outboxes.
+
+Incoming items are verified and checked before anything is scheduled. Who sent
+a message is always read from the signature (Owner) and the signed
+From-Process tag, never from other claims. Outbox Messages, Spawns and the
+Spawned notices become new items signed by the node's Ed25519 key (cheap to
+sign, and the Authority of every process the node spawns).
+"""
+
+from __future__ import annotations
+
+from aos_py.node import ans104
+from aos_py.node.ans104 import ANS104Error, DataItem
+
+MAX_ITEM_BYTES = 10 * 1024 * 1024
+_DROP_ON_PUSH = {"Data-Protocol", "Type", "From-Process", "From-Module", "Assignments", "Pushed-For"}
+_DROP_ON_NOTICE = {"Data-Protocol", "Variant", "Type"}
+
+
+class RejectedItem(ValueError):
+    """An item the MU refuses; the message says why. Nothing was scheduled."""
+
+
+def accept(raw: bytes) -> DataItem:
+    """Parse, verify and check an item posted to the MU."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise RejectedItem(f"a data item must be bytes, got {type(raw).__name__}")
+    if len(raw) > MAX_ITEM_BYTES:
+        raise RejectedItem(f"data item of {len(raw):,} bytes is over the {MAX_ITEM_BYTES:,}-byte limit")
+    try:
+        item = ans104.parse_and_verify(bytes(raw))
+    except ANS104Error as exc:
+        raise RejectedItem(f"invalid data item: {exc}") from None
+    proto = item.tag("Data-Protocol")
+    if proto != "ao":
+        raise RejectedItem(f"not an ao item: Data-Protocol is {proto!r}, expected 'ao'")
+    kind = item.tag("Type")
+    if kind not in ("Process", "Message"):
+        raise RejectedItem(f"unsupported Type {kind!r}: the MU accepts Process and Message items")
+    if kind == "Process" and not item.tag("Module"):
+        raise RejectedItem("a Process item needs a Module tag")
+    if kind == "Message" and not item.target:
+        raise RejectedItem("a Message item needs a target process")
+    for name, value in item.tags:
+        if name.endswith("+link") or value.endswith("+link"):
+            raise RejectedItem(f"tag {name!r}: names and values ending in '+link' are reserved")
+    return item
+
+
+def _tags(raw_tags: object) -> list[tuple[str, str]]:
+    """Outbox tags as (name, value) strings; empty names or values cannot go on the wire and are left out."""
+    out = []
+    if not isinstance(raw_tags, list):
+        return out
+    for t in raw_tags:
+        if not isinstance(t, dict):
+            continue
+        name, value = t.get("name"), t.get("value")
+        if value is None or name is None:
+            continue
+        name = name if isinstance(name, str) else str(name)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif not isinstance(value, str):
+            value = str(value)
+        if name and value:
+            out.append((name, value))
+    return out
+
+
+def _anchor(value: object) -> bytes | None:
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+        return raw if len(raw) == 32 else None
+    return None
+
+
+def _data(value: object) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return value.encode("utf-8") if isinstance(value, str) else str(value).encode("utf-8")
+
+
+def push_message(signer, pid: str, module: str, root: str, out: dict) -> DataItem:
+    """Item for one outbox message of process `pid`."""
+    target = out.get("Target")
+    if not isinstance(target, str) or len(target) != 43:
+        raise RejectedItem(f"outbox message target {target!r} is not a process id")
+    tags = [t for t in _tags(out.get("Tags")) if t[0] not in _DROP_ON_PUSH]
+    tags += [("Data-Protocol", "ao"), ("Type", "Message"), ("From-Process", pid), ("From-Module", module),
+             ("Pushed-For", root)]
+    return ans104.build(signer, target=target, anchor=_anchor(out.get("Anchor")), tags=tags,
+                        data=_data(out.get("Data")))
+
+
+def push_spawn(signer, pid: str, module: str, root: str, out: dict, scheduler: str) -> DataItem:
+    """Item for one outbox Spawn of process `pid`; the node stays an Authority of the child."""
+    tags = _tags(out.get("Tags"))
+    names = {n for n, _ in tags}
+    if "Module" not in names:
+        raise RejectedItem("outbox spawn has no Module tag")
+    variant = next((v for n, v in tags if n == "Variant"), "ao.TN.1")
+    tags = [t for t in tags if t[0] not in _DROP_ON_PUSH and t[0] != "Variant"]
+    tags += [("Data-Protocol", "ao"), ("Variant", variant), ("Type", "Process"), ("From-Process", pid),
+             ("From-Module", module), ("Pushed-For", root)]
+    if "Scheduler" not in names:
+        tags.append(("Scheduler", scheduler))
+    if not any(n == "Authority" and signer.address in v.split(",") for n, v in tags):
+        tags.append(("Authority", signer.address))
+    return ans104.build(signer, anchor=_anchor(out.get("Anchor")), tags=tags, data=_data(out.get("Data")))
+
+
+def spawned_notice(signer, parent: str, spawn: DataItem) -> DataItem:
+    """The spawn-success message to the parent (`Action: Spawned`, `Process: <child>`)."""
+    tags = [t for t in spawn.tags if t[0] not in _DROP_ON_NOTICE]
+    tags += [("Data-Protocol", "ao"), ("Type", "Message"), ("Process", spawn.id), ("Action", "Spawned"),
+             ("Variant", spawn.tag("Variant", "ao.TN.1"))]
+    return ans104.build(signer, target=parent, tags=tags, data=b"")
+
+
+def cron_tick(signer, pid: str, cron_tags: list[tuple[str, str]], anchor: str) -> DataItem:
+    """A cron message for `pid`, carrying its Cron-Tag-* tags; the 32-char anchor keeps tick ids distinct."""
+    tags = list(cron_tags) + [("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Message")]
+    return ans104.build(signer, target=pid, anchor=anchor, tags=tags, data=b"")

@@ -1,0 +1,544 @@
+"""The embedded AO node: mu, su and cu wired around one store, driven by one worker thread.
+
+The worker runs scheduling rounds. A round takes the items posted since the
+last one, gives them slots, computes queued messages in slot order (pushing
+their outboxes, which schedules more messages), and then commits everything
+in one SQLite transaction (one fsync). Only after that commit are the posters
+answered and subscribers told: nothing is acknowledged before it is durable,
+and a crash at any point recovers by replaying the committed log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from aos_py.node import modules, mu
+from aos_py.node.ans104 import DataItem, b64url, parse
+from aos_py.node.cron import CronTable, parse_interval
+from aos_py.node.cu import ComputeUnit, data_value, item_message
+from aos_py.node.gateway import Gateway
+from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError
+from aos_py.node.su import Scheduler, Slot
+from aos_py.node.wallet import Wallet, WalletError
+from aos_py.runtime import ProcessRuntime
+
+log = logging.getLogger("aos_py.node")
+
+ROUND_MAX_MESSAGES = 4000
+ROUND_MAX_SECONDS = 0.05
+
+
+class NodeError(RuntimeError):
+    """Base of the node's errors."""
+
+
+class NotFound(NodeError, LookupError):
+    """No such process, message or data."""
+
+
+class Rejected(NodeError, ValueError):
+    """An item or request the node refuses; nothing changed."""
+
+
+class _Entry:
+    """One scheduled message of one process, in memory until its round commits."""
+
+    __slots__ = ("pid", "nonce", "id", "msg", "msg_json", "data", "root", "new", "result", "status", "frm")
+
+    def __init__(self, pid: str, nonce: int, mid: str, msg: dict, msg_json: str, data: bytes, root: str,
+                 new: bool) -> None:
+        self.pid, self.nonce, self.id, self.msg, self.msg_json = pid, nonce, mid, msg, msg_json
+        self.data, self.root, self.new = data, root, new
+        self.result: dict | None = None
+        self.status = PENDING
+        self.frm = msg.get("From")
+
+
+class _Post:
+    """An item waiting for the next round to schedule and commit it."""
+
+    __slots__ = ("item", "kind", "done", "error", "target")
+
+    def __init__(self, item: DataItem, kind: str, target: str | None = None) -> None:
+        self.item, self.kind, self.target = item, kind, target
+        self.done = threading.Event()
+        self.error: Exception | None = None
+
+
+class _Round:
+    def __init__(self) -> None:
+        self.new: list[_Entry] = []
+        self.computed: list[_Entry] = []
+        self.items: list[tuple] = []
+        self.tags: list[tuple] = []
+        self.procs: list[tuple] = []
+        self.ok_extra: dict[str, list[tuple[str, bytes]]] = {}
+        self.posts: list[_Post] = []
+        self.ids: set[tuple[str, str]] = set()
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("AOS_PY_HOME") or "~/.aos-py").expanduser()
+
+
+def load_node_key(path: Path) -> Wallet:
+    """The node's own Ed25519 key (its MU/SU signer and the processes' Authority), made once."""
+    if path.exists():
+        try:
+            return Wallet.from_jwk(json.loads(path.read_text(encoding="utf-8")), path)
+        except (OSError, ValueError) as exc:
+            raise WalletError(f"cannot read the node key {path}: {exc}") from None
+    w = Wallet.generate("ed25519")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_node_key(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(w.jwk, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return w
+
+
+class Node:
+    """One local AO node over a data directory."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, synchronous: str = "FULL", check: bool = True,
+                 runtime_factory: Callable[..., ProcessRuntime] | None = None, start: bool = True) -> None:
+        self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.data_dir / "node.db", check=check, synchronous=synchronous)
+        self.key = load_node_key(self.data_dir / "node-key.json")
+        self.address = self.key.address
+        self.gateway = Gateway(self.store, self.data_dir / "blobs")
+        self.gateway.add_item(modules.default_module_item(), "module")
+        self._factory = runtime_factory or ProcessRuntime
+        self._procs: dict[str, dict] = {}
+        self.cu = ComputeUnit(self._make_runtime, self.store.replay_rows, self.env)
+        self._cv = threading.Condition()
+        self._posts: list[_Post] = []
+        self._results: dict[str, dict] = {}
+        self._result_order: deque[str] = deque()
+        self._subs: dict[str, list[Callable[[dict], None]]] = {}
+        self._closing = False
+        self.stats = {"rounds": 0, "computed": 0, "dropped": 0}
+        self._load()
+        self.cron = CronTable(self)
+        self._thread = threading.Thread(target=self._run, name="aos-node", daemon=True)
+        if start:
+            self.start()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def _load(self) -> None:
+        self.su = Scheduler(self.store.tails())
+        self._queue: deque[_Entry] = deque()
+        for _seq, pid, nonce, msg_json, data in self.store.pending():
+            msg = json.loads(msg_json)
+            self._queue.append(_Entry(pid, nonce, msg["Id"], msg, msg_json, data or b"", _root(msg), False))
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+            self.cron.start()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        self.cron.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self.cu.close()
+        self.store.close()
+
+    def _make_runtime(self) -> ProcessRuntime:
+        return self._factory(data_resolver=self.gateway.resolve)
+
+    # -- process info ----------------------------------------------------------
+
+    def proc(self, pid: str) -> dict | None:
+        p = self._procs.get(pid)
+        if p is None:
+            p = self.store.process_row(pid)
+            if p is not None:
+                self._procs[pid] = p
+        return p
+
+    def env(self, pid: str) -> dict:
+        p = self.proc(pid)
+        if p is None:
+            raise NotFound(f"no process {pid} on this node")
+        return p["env"]
+
+    def _register_process(self, rnd: _Round, item: DataItem) -> dict:
+        pid = item.id
+        module_id = item.tag("Module")
+        module = modules.check_module(self.gateway.tags(module_id) or None, module_id)
+        tags = [{"name": n, "value": v} for n, v in item.tags]
+        if not any(t["name"] == "Authority" and self.address in t["value"].split(",") for t in tags):
+            tags.append({"name": "Authority", "value": self.address})
+        env = {"Process": {"Id": pid, "Owner": item.owner_address, "Tags": tags}, "Module": module}
+        cron = item.tag("Cron-Interval")
+        if cron is not None:
+            parse_interval(cron)
+        p = {"id": pid, "owner": item.owner_address, "name": item.tag("Name"), "module": module_id,
+             "created": int(time.time() * 1000), "env": env, "cron": cron, "monitored": False}
+        self._procs[pid] = p
+        rnd.procs.append((pid, p["owner"], p["name"], module_id, p["created"], json.dumps(env), cron))
+        rnd.tags += [(pid, i, n, v) for i, (n, v) in enumerate(item.tags)]
+        return p
+
+    # -- posting ---------------------------------------------------------------
+
+    def submit(self, raw: bytes, timeout: float = 60.0) -> str:
+        """Post a signed item (Process or Message); returns its id once it is durably scheduled."""
+        try:
+            item = mu.accept(raw)
+        except mu.RejectedItem as exc:
+            raise Rejected(str(exc)) from None
+        if item.tag("Type") == "Process":
+            try:
+                modules.check_module(self.gateway.tags(item.tag("Module")) or None, item.tag("Module"))
+                if item.tag("Cron-Interval") is not None:
+                    parse_interval(item.tag("Cron-Interval"))
+            except (LookupError, ValueError) as exc:
+                raise Rejected(f"spawn refused: {exc}") from None
+        else:
+            target = item.target_id
+            if self.proc(target) is None and not self._staged_process(target):
+                raise NotFound(f"no process {target} on this node")
+        return self._post(_Post(item, "user"), timeout)
+
+    def _staged_process(self, pid: str) -> bool:
+        return pid in self._procs
+
+    def _post(self, post: _Post, timeout: float) -> str:
+        with self._cv:
+            if self._closing:
+                raise NodeError("the node is shutting down")
+            self._posts.append(post)
+            self._cv.notify_all()
+        if not post.done.wait(timeout):
+            raise NodeError(f"the node did not schedule item {post.item.id} within {timeout} s")
+        if post.error is not None:
+            raise post.error
+        return post.item.id
+
+    def post_internal(self, item: DataItem, target: str) -> str:
+        """Schedule a node-signed item (cron ticks) through the same durable path."""
+        return self._post(_Post(item, "internal", target), 60.0)
+
+    # -- the worker --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._posts and not self._queue and not self._closing:
+                    self._cv.wait()
+                if self._closing and not self._posts:
+                    return
+                posts, self._posts = self._posts, []
+            try:
+                self._round(posts)
+            except Exception as exc:  # noqa: BLE001 - the node must survive a bad round
+                log.exception("scheduling round failed")
+                for p in posts:
+                    if not p.done.is_set():
+                        p.error = exc if isinstance(exc, NodeError) else NodeError(f"the node failed: {exc}")
+                        p.done.set()
+                self._recover()
+                time.sleep(0.05)
+
+    def _recover(self) -> None:
+        """After a failed commit, forget everything not in the store and reload from it."""
+        self.cu.close()
+        self._procs.clear()
+        self._load()
+
+    def _round(self, posts: list[_Post]) -> None:
+        rnd = _Round()
+        for post in posts:
+            try:
+                self._schedule_post(rnd, post)
+            except (NodeError, LookupError, ValueError) as exc:
+                post.error = exc if isinstance(exc, NodeError) else Rejected(str(exc))
+            rnd.posts.append(post)
+        start = time.perf_counter()
+        n = 0
+        while self._queue and n < ROUND_MAX_MESSAGES:
+            entry = self._queue.popleft()
+            self._compute(rnd, entry)
+            n += 1
+            if n % 64 == 0:
+                if time.perf_counter() - start > ROUND_MAX_SECONDS and (self._posts or rnd.posts):
+                    break
+        self._commit(rnd)
+        self._announce(rnd)
+
+    def _schedule_post(self, rnd: _Round, post: _Post) -> None:
+        item = post.item
+        if post.kind == "user" and item.tag("Type") == "Process":
+            if self.proc(item.id) is not None:
+                return   # the same spawn posted twice: already scheduled
+            self._register_process(rnd, item)
+            self._schedule(rnd, item, item.id, item.id, "process")
+            return
+        target = post.target or item.target_id
+        if self.proc(target) is None:
+            raise NotFound(f"no process {target} on this node")
+        if (target, item.id) in rnd.ids or self.store.query(
+                "SELECT 1 FROM log WHERE id=? AND pid=?", (item.id, target)):
+            return   # idempotent: this item is already in the process's log
+        self._schedule(rnd, item, target, item.id, "message", cron=post.kind == "internal")
+
+    def _schedule(self, rnd: _Round, item: DataItem, pid: str, root: str, kind: str, *, cron: bool = False,
+                  store_item: bool = True) -> _Entry:
+        p = self._procs[pid] if pid in self._procs else self.proc(pid)
+        slot: Slot = self.su.assign(pid, item.id)
+        msg = item_message(item, pid, slot, p["module"], cron=cron)
+        if root != item.id:
+            msg["Pushed-For"] = root
+        entry = _Entry(pid, slot.nonce, item.id, msg, json.dumps(msg, separators=(",", ":")), item.data, root, True)
+        rnd.new.append(entry)
+        rnd.ids.add((pid, item.id))
+        if store_item:
+            rnd.items.append((item.id, item.owner_address, item.target_id, kind, item.raw, len(item.data),
+                              slot.timestamp))
+        self._queue.append(entry)
+        return entry
+
+    def _compute(self, rnd: _Round, entry: _Entry) -> None:
+        pid = entry.pid
+        msg = dict(entry.msg)
+        msg["Data"] = data_value(entry.data)
+        result, ok = self.cu.compute(pid, msg, rnd.ok_extra.get(pid, ()))
+        entry.result = result
+        entry.status = OK if ok else FAILED
+        rnd.computed.append(entry)
+        if ok:
+            rnd.ok_extra.setdefault(pid, []).append((entry.msg_json, entry.data))
+            if result["Messages"] or result["Spawns"] or result["Assignments"]:
+                self._push(rnd, entry, result)
+
+    def _push(self, rnd: _Round, entry: _Entry, result: dict) -> None:
+        pid = entry.pid
+        module = self._procs[pid]["module"]
+        for out in result["Messages"]:
+            try:
+                item = mu.push_message(self.key, pid, module, entry.root, out)
+            except (mu.RejectedItem, ValueError) as exc:
+                self._drop(pid, f"outbox message not pushed: {exc}")
+                continue
+            target = item.target_id
+            if self.proc(target) is None:
+                self._drop(pid, f"outbox message to {target}: no such process on this node")
+                continue
+            self._schedule(rnd, item, target, entry.root, "message")
+        for out in result["Spawns"]:
+            try:
+                item = mu.push_spawn(self.key, pid, module, entry.root, out, self.address)
+                self._register_process(rnd, item)
+            except (mu.RejectedItem, LookupError, ValueError) as exc:
+                self._drop(pid, f"outbox spawn refused: {exc}")
+                continue
+            self._schedule(rnd, item, item.id, item.id, "process")
+            notice = mu.spawned_notice(self.key, pid, item)
+            self._schedule(rnd, notice, pid, entry.root, "message")
+        for out in result["Assignments"]:
+            self._assign(rnd, pid, entry, out)
+
+    def _assign(self, rnd: _Round, pid: str, entry: _Entry, out: object) -> None:
+        if not isinstance(out, dict) or not isinstance(out.get("Processes"), list):
+            self._drop(pid, "outbox assignment without a Processes list")
+            return
+        mid = out.get("Message")
+        raw = next((r[4] for r in rnd.items if r[0] == mid), None) or self.gateway.raw(mid)
+        if raw is None:
+            self._drop(pid, f"assignment of unknown message {mid}")
+            return
+        item = parse(raw)
+        for target in out["Processes"]:
+            if not isinstance(target, str) or self.proc(target) is None:
+                self._drop(pid, f"assignment to {target!r}: no such process on this node")
+                continue
+            if (target, item.id) in rnd.ids or self.store.query("SELECT 1 FROM log WHERE id=? AND pid=?",
+                                                                 (item.id, target)):
+                continue
+            self._schedule(rnd, item, target, entry.root, "message", store_item=False)
+
+    def _drop(self, pid: str, why: str) -> None:
+        self.stats["dropped"] += 1
+        log.info("process %s: %s", pid, why)
+
+    def _commit(self, rnd: _Round) -> None:
+        inserts = []
+        new_ids = set()
+        for e in rnd.new:
+            new_ids.add(id(e))
+            res = json.dumps(e.result, separators=(",", ":")) if e.result is not None else None
+            inserts.append((e.pid, e.nonce, e.id, e.msg["Timestamp"], e.msg["Block-Height"], e.msg["Hash-Chain"],
+                            e.msg_json, e.data, e.status, res))
+        updates = [(e.status, json.dumps(e.result, separators=(",", ":")), e.pid, e.nonce)
+                   for e in rnd.computed if id(e) not in new_ids]
+        ops: list[tuple[str, list | tuple]] = [
+            ("INSERT OR IGNORE INTO items (id, owner, target, kind, raw, size, created) VALUES (?,?,?,?,?,?,?)",
+             rnd.items),
+            ("INSERT INTO item_tags VALUES (?,?,?,?)", rnd.tags),
+            ("INSERT INTO processes (id, owner, name, module, created, env, cron) VALUES (?,?,?,?,?,?,?)",
+             rnd.procs),
+            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?)", inserts),
+            ("UPDATE log SET status=?, result=? WHERE pid=? AND nonce=?", updates),
+        ]
+        if inserts or updates or rnd.items or rnd.procs:
+            self.store.transaction(ops)
+        for e in rnd.new:
+            e.new = False
+        self.stats["rounds"] += 1
+        self.stats["computed"] += len(rnd.computed)
+
+    def _announce(self, rnd: _Round) -> None:
+        for post in rnd.posts:
+            post.done.set()
+        if not rnd.computed:
+            return
+        with self._cv:
+            for e in rnd.computed:
+                self._results[e.id + e.pid] = e.result
+                self._result_order.append(e.id + e.pid)
+            while len(self._result_order) > 20000:
+                self._results.pop(self._result_order.popleft(), None)
+            self._cv.notify_all()
+        if self._subs:
+            for e in rnd.computed:
+                for cb in list(self._subs.get(e.pid, ())):
+                    try:
+                        cb({"process": e.pid, "id": e.id, "from": e.frm, "action": _action(e.msg),
+                            "result": e.result})
+                    except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the node
+                        log.exception("subscriber callback failed")
+
+    # -- reads -----------------------------------------------------------------
+
+    def result(self, process: str, message_id: str) -> dict | None:
+        with self._cv:
+            hit = self._results.get(message_id + process)
+        if hit is not None:
+            return hit
+        rows = self.store.query("SELECT result FROM log WHERE pid=? AND id=? AND status!=0", (process, message_id))
+        return json.loads(rows[0][0]) if rows else None
+
+    def wait_result(self, process: str, message_id: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        if self.proc(process) is None:
+            raise NotFound(f"no process {process} on this node")
+        while True:
+            res = self.result(process, message_id)
+            if res is not None:
+                return res
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if not self.store.query("SELECT 1 FROM log WHERE pid=? AND id=?", (process, message_id)) \
+                        and not self._in_flight(process, message_id):
+                    raise NotFound(f"message {message_id} is not in the log of process {process}")
+                raise TimeoutError(f"no result for message {message_id} on process {process} after {timeout} s")
+            with self._cv:
+                self._cv.wait(min(left, 0.5))
+
+    def _in_flight(self, process: str, message_id: str) -> bool:
+        with self._cv:
+            return any(p.item.id == message_id for p in self._posts)
+
+    def results(self, process: str, *, after: int | None = None, limit: int = 25, sort: str = "ASC") -> list[dict]:
+        if sort not in ("ASC", "DESC"):
+            raise Rejected(f"sort must be 'ASC' or 'DESC', not {sort!r}")
+        if self.proc(process) is None:
+            raise NotFound(f"no process {process} on this node")
+        sql = "SELECT nonce, id, result FROM log WHERE pid=? AND status!=0"
+        args: list = [process]
+        if after is not None:
+            sql += " AND nonce > ?" if sort == "ASC" else " AND nonce < ?"
+            args.append(int(after))
+        sql += f" ORDER BY nonce {sort} LIMIT ?"
+        args.append(max(0, int(limit)))
+        return [{"cursor": n, "id": i, "result": json.loads(r)} for n, i, r in self.store.query(sql, args)]
+
+    def dryrun(self, process: str, *, data: str | bytes = "", tags: list[tuple[str, str]] = (),
+               owner: str | None = None) -> dict:
+        p = self.proc(process)
+        if p is None:
+            raise NotFound(f"no process {process} on this node")
+        latest = self.su.latest(process) or (0, int(time.time() * 1000), 0)
+        who = owner or "1234"
+        all_tags = [{"name": str(n), "value": str(v)} for n, v in tags]
+        all_tags += [{"name": "Data-Protocol", "value": "ao"}, {"name": "Type", "value": "Message"},
+                     {"name": "Variant", "value": "ao.TN.1"}]
+        msg = {"Id": "1234", "Owner": who, "From": who, "Target": process, "Anchor": "0", "Tags": all_tags,
+               "Data": data if data else "", "Timestamp": latest[1], "Block-Height": latest[2],
+               "Nonce": latest[0], "Epoch": 0, "Cron": False, "Read-Only": True, "Module": p["module"]}
+        for t in all_tags:
+            if t["name"] == "From-Process":
+                msg["From"] = t["value"]
+                break
+        return self.cu.dryrun(process, msg)
+
+    def find_processes(self, owner: str, name: str | None = None) -> list[dict]:
+        sql = "SELECT id, name, created FROM processes WHERE owner=?"
+        args: list = [owner]
+        if name is not None:
+            sql += " AND name=?"
+            args.append(name)
+        sql += " ORDER BY created DESC, rowid DESC"
+        return [{"id": i, "name": n, "created": c} for i, n, c in self.store.query(sql, args)]
+
+    def subscribe(self, process: str, callback: Callable[[dict], None]) -> Callable[[], None]:
+        with self._cv:
+            self._subs.setdefault(process, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._cv:
+                lst = self._subs.get(process, [])
+                if callback in lst:
+                    lst.remove(callback)
+                if not lst:
+                    self._subs.pop(process, None)
+        return unsubscribe
+
+    def monitor(self, process: str, on: bool = True) -> None:
+        p = self.proc(process)
+        if p is None:
+            raise NotFound(f"no process {process} on this node")
+        if on and not p["cron"]:
+            raise Rejected(f"process {process} was spawned without Cron-Interval; there is nothing to monitor")
+        self.store.transaction([("UPDATE processes SET monitored=? WHERE id=?", (1 if on else 0, process))])
+        p["monitored"] = on
+        self.cron.refresh()
+
+    def log_rows(self, process: str) -> list[tuple[int, str, str]]:
+        """(nonce, id, hash chain) of every slot of `process`, in order."""
+        return self.store.query("SELECT nonce, id, chain FROM log WHERE pid=? ORDER BY nonce", (process,))
+
+    def default_module(self) -> str:
+        return modules.DEFAULT_MODULE_ID
+
+
+def _root(msg: dict) -> str:
+    return msg.get("Pushed-For") or msg["Id"]
+
+
+def _action(msg: dict) -> str | None:
+    for t in msg.get("Tags", ()):
+        if t.get("name") == "Action":
+            return t.get("value")
+    return None
+
+
+__all__ = ["Node", "NodeError", "NotFound", "Rejected", "StoreError", "b64url", "default_data_dir"]

@@ -1,0 +1,158 @@
+"""The node's one SQLite database: process logs, results, processes, the gateway index.
+
+Durability: WAL journal with synchronous=FULL, so each commit fsyncs the WAL
+before it returns; the node commits once per scheduling round (group commit)
+and tells nobody about a message before the round that holds it has committed.
+NORMAL would survive a SIGKILL too (the WAL is in the OS page cache) but not a
+power cut, and with one fsync per round FULL costs little.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+# log.status
+PENDING, OK, FAILED = 0, 1, 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY, owner TEXT, target TEXT, kind TEXT, raw BLOB,
+    file TEXT, size INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS item_tags (id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS item_tags_nv ON item_tags (name, value);
+CREATE INDEX IF NOT EXISTS item_tags_id ON item_tags (id);
+CREATE TABLE IF NOT EXISTS processes (
+    id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT, module TEXT NOT NULL, created INTEGER NOT NULL,
+    env TEXT NOT NULL, cron TEXT, monitored INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS processes_owner ON processes (owner, name);
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY, pid TEXT NOT NULL, nonce INTEGER NOT NULL, id TEXT NOT NULL,
+    ts INTEGER NOT NULL, height INTEGER NOT NULL, chain TEXT NOT NULL,
+    msg TEXT NOT NULL, data BLOB, status INTEGER NOT NULL DEFAULT 0, result TEXT,
+    UNIQUE (pid, nonce));
+CREATE INDEX IF NOT EXISTS log_id ON log (id);
+CREATE INDEX IF NOT EXISTS log_pending ON log (status) WHERE status = 0;
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (corrupt, wrong version, locked)."""
+
+
+class Store:
+    """Thread-safe access to the node database (one connection, one lock)."""
+
+    def __init__(self, path: Path, *, check: bool = True, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        try:
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.execute("PRAGMA foreign_keys=OFF")
+            if check:
+                self._check()
+            self.db.executescript(_SCHEMA)
+            self._version()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from None
+
+    def _explain(self, exc: Exception) -> str:
+        return (f"node database {self.path} is damaged or unreadable ({exc}); nothing was changed. "
+                "Restore it from a backup, or move it aside to start an empty node.")
+
+    def _check(self) -> None:
+        rows = self.db.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            detail = "; ".join(r[0] for r in rows[:3])
+            raise sqlite3.DatabaseError(f"integrity check failed: {detail}")
+
+    def _version(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"node database {self.path} has schema version {row[0]}; this aos-py reads "
+                             f"version {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- generic helpers ---------------------------------------------------------
+
+    def query(self, sql: str, args: Iterable = ()) -> list[tuple]:
+        with self.lock:
+            try:
+                return self.db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(self._explain(exc)) from None
+
+    def transaction(self, ops: list[tuple[str, list | tuple]]) -> None:
+        """Run (sql, params) ops in one transaction; params that are lists of tuples run executemany."""
+        with self.lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, params in ops:
+                        if isinstance(params, list):
+                            if params:
+                                self.db.executemany(sql, params)
+                        else:
+                            self.db.execute(sql, params)
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(self._explain(exc)) from None
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else default
+
+    # -- reads used by the roles ------------------------------------------------
+
+    def process_row(self, pid: str) -> dict | None:
+        rows = self.query("SELECT id, owner, name, module, created, env, cron, monitored FROM processes WHERE id=?",
+                          (pid,))
+        if not rows:
+            return None
+        r = rows[0]
+        return {"id": r[0], "owner": r[1], "name": r[2], "module": r[3], "created": r[4],
+                "env": json.loads(r[5]), "cron": r[6], "monitored": bool(r[7])}
+
+    def tails(self) -> dict[str, tuple[int, int, str, str]]:
+        """Per process: (last nonce, last timestamp, last hash chain, last message id)."""
+        out = {}
+        for pid, nonce, ts, chain, mid in self.query(
+                "SELECT l.pid, l.nonce, l.ts, l.chain, l.id FROM log l JOIN "
+                "(SELECT pid, MAX(nonce) AS n FROM log GROUP BY pid) m ON l.pid = m.pid AND l.nonce = m.n"):
+            out[pid] = (nonce, ts, chain, mid)
+        return out
+
+    def pending(self) -> list[tuple]:
+        """Scheduled but not yet computed messages, in scheduling order."""
+        return self.query("SELECT seq, pid, nonce, msg, data FROM log WHERE status=0 ORDER BY seq")
+
+    def replay_rows(self, pid: str, batch: int = 5000) -> Iterator[tuple[str, bytes | None]]:
+        """(msg json, data) of every message of `pid` that computed without Error, in slot order.
+
+        Read in keyset-paged batches so a long replay does not hold the lock.
+        """
+        last = -1
+        while True:
+            rows = self.query("SELECT nonce, msg, data FROM log WHERE pid=? AND status=1 AND nonce>? "
+                              "ORDER BY nonce LIMIT ?", (pid, last, batch))
+            for _n, msg, data in rows:
+                yield msg, data
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
