@@ -189,6 +189,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _prewarm_prompt() -> None:
+    """Import prompt-toolkit on a side thread while the node opens (I/O-bound), to reach the prompt sooner."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module("aos_py.repl.prompt")
+            from aos_py.repl.prompt import _lexer
+
+            _lexer()
+        except Exception:  # the main thread imports it again and reports any real problem
+            pass
+
+    threading.Thread(target=load, name="aos-prewarm", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
     opts = spawn_options(args)
     for f in args.load:
@@ -198,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
     piped = None if args.run is not None or args.watch or args.list else read_piped_stdin()
     scripted = args.run is not None or piped is not None
+    if not scripted and not args.list and not args.watch:
+        _prewarm_prompt()
     from aos_py.repl.spinner import Spinner
 
     data_dir = data_dir_of(args.data_dir)
