@@ -74,6 +74,9 @@ def load_module(path: Path | None = None) -> wasmtime.Module:
                 tmp = cached.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_bytes(mod.serialize())
                 os.replace(tmp, cached)
+                for old in cached.parent.glob("llama-*.cwasm"):  # builds of older sources
+                    if old != cached:
+                        old.unlink(missing_ok=True)
             except OSError:
                 pass  # a read-only cache only costs compile time
         _modules[digest] = mod
