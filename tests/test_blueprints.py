@@ -111,32 +111,38 @@ def balances(net: Net) -> dict:
     return json.loads(net.eval(TOKEN, "return require('json').encode(Balances)"))
 
 
+def last_to(net: Net, pid: str) -> dict:
+    """Tags (plus Data) of the last message delivered to process `pid`."""
+    m = [m for t, m, _ in net.log if t == pid][-1]
+    return {**{t["name"]: t["value"] for t in m["Tags"]}, "Data": m.get("Data"), "From": m["From"]}
+
+
 @needs_bint
 def test_token_info_balance_transfer_with_notices(net):
     net.spawn(TOKEN, "Tok")
     net.spawn(ALICE, "alice")
+    net.spawn(BOB, "bob")
     load(net, TOKEN, "token")
     supply = "10000" + "0" * 12
     assert balances(net) == {TOKEN: supply}
     net.send(TOKEN, [("Action", "Info")], sender=ALICE)
-    info = net.received(ALICE, "Info") or [m for m in net.log if m[0] == ALICE]
-    assert info
-    net.eval(TOKEN, f"Send({{Target = ao.id, Action = 'Transfer', Recipient = '{ALICE}', Quantity = '250', ['X-Memo'] = 'hi', ['Y-Other'] = 'no'}})")
-    # the transfer runs as the token itself, so it is allowed to spend its own balance
+    info = last_to(net, ALICE)
+    assert (info["Name"], info["Ticker"], info["Denomination"], info["From"]) == ("Tok", "PNTS", "12", TOKEN)  # Name comes from the process
+    net.eval(TOKEN, f"Send({{Target = ao.id, Action = 'Transfer', Recipient = '{ALICE}', Quantity = '250', "
+                    "['X-Memo'] = 'hi', ['Y-Other'] = 'no'}})")
+    # the transfer is sent by the token to itself, so it spends the token's own balance
     credit = net.received(ALICE, "Credit-Notice")
     assert len(credit) == 1 and credit[0]["Quantity"] == "250" and credit[0]["Sender"] == TOKEN
     assert credit[0]["X-Memo"] == "hi" and "Y-Other" not in credit[0]
     debit = net.received(TOKEN, "Debit-Notice")
     assert debit and debit[0]["Recipient"] == ALICE and debit[0]["X-Memo"] == "hi"
     assert balances(net)[ALICE] == "250"
-    net.send(TOKEN, [("Action", "Balance"), ("Target", ALICE)], sender=BOB)
-    net.spawn(BOB, "bob")
+    assert balances(net)[TOKEN] == str(int(supply) - 250)
     net.send(TOKEN, [("Action", "Balance"), ("Recipient", ALICE)], sender=BOB)
-    reply = [m for m in net.received(BOB, "") or []]
-    assert reply == []  # balance replies carry no Action
-    last = [m for t, m, _ in net.log if t == BOB][-1]
-    tags = {t["name"]: t["value"] for t in last["Tags"]}
-    assert tags["Balance"] == "250" and tags["Account"] == ALICE
+    reply = last_to(net, BOB)
+    assert (reply["Balance"], reply["Account"], reply["Data"]) == ("250", ALICE, "250")
+    net.send(TOKEN, [("Action", "Balance")], sender=BOB)
+    assert last_to(net, BOB)["Balance"] == "0" and last_to(net, BOB)["Account"] == BOB
 
 
 @needs_bint
@@ -193,7 +199,7 @@ def test_staking_and_voting(net):
     load(net, TOKEN, "voting")
     net.eval(TOKEN, f"Balances['{ALICE}'] = '100'")
     net.spawn(ALICE, "alice")
-    net.send(TOKEN, [("Action", "Stake"), ("Quantity", "60"), ("UnstakeDelay", "5")], sender=ALICE)
+    net.send(TOKEN, [("Action", "Stake"), ("Quantity", "60"), ("Unstake-Delay", "5")], sender=ALICE)
     assert balances(net)[ALICE] == "40"
     assert net.eval(TOKEN, f"return Stakers['{ALICE}'].amount") == "60"
     res = net.send(TOKEN, [("Action", "Stake"), ("Quantity", "999")], sender=ALICE)

@@ -1,7 +1,7 @@
 --[[
   staking blueprint: stake tokens held in Balances (load the token blueprint first), unstake after a delay.
 
-  Stake (Quantity, UnstakeDelay in blocks) moves Quantity from Balances into Stakers; Unstake (Quantity) queues
+  Stake (Quantity, Unstake-Delay in blocks) moves Quantity from Balances into Stakers; Unstake (Quantity) queues
   it in Unstaking until the block height reaches the staker's unstake_at; a finalization handler that runs on
   every message pays released stakes back into Balances. Stakers replies with the Stakers table as JSON.
 ]]
@@ -26,7 +26,8 @@ end
 
 Handlers.stake = function(msg)
   local qty = quantityOf(msg)
-  local delay = tonumber(msg.UnstakeDelay) or DefaultUnstakeDelay
+  -- aos normalises tag names, so an "UnstakeDelay" tag arrives as Unstakedelay
+  local delay = tonumber(msg["Unstake-Delay"] or msg.Unstakedelay or msg.UnstakeDelay) or DefaultUnstakeDelay
   local balance = bint(Balances[msg.From] or "0")
   assert(qty <= balance, "Insufficient balance to stake")
   Balances[msg.From] = tostring(balance - qty)
