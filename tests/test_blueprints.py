@@ -129,7 +129,7 @@ def test_token_info_balance_transfer_with_notices(net):
     info = last_to(net, ALICE)
     assert (info["Name"], info["Ticker"], info["Denomination"], info["From"]) == ("Tok", "PNTS", "12", TOKEN)  # Name comes from the process
     net.eval(TOKEN, f"Send({{Target = ao.id, Action = 'Transfer', Recipient = '{ALICE}', Quantity = '250', "
-                    "['X-Memo'] = 'hi', ['Y-Other'] = 'no'}})")
+                    "['X-Memo'] = 'hi', ['Y-Other'] = 'no'})")
     # the transfer is sent by the token to itself, so it spends the token's own balance
     credit = net.received(ALICE, "Credit-Notice")
     assert len(credit) == 1 and credit[0]["Quantity"] == "250" and credit[0]["Sender"] == TOKEN
