@@ -266,3 +266,21 @@ def test_instances_are_independent(models):
     assert b.run(4) == ra
     a.stop()
     b.stop()
+
+
+def test_kv_cache_falls_back_to_f16_when_f32_does_not_fit(tmp_path):
+    """A context whose F32 KV cache would not fit in wasm32 memory gets an F16 cache; results stay close."""
+    path = write_model(tmp_path / "long.gguf", d=256, n_head=4, n_kv=4, ff=256, ctx=1 << 20, seed=8)
+    small, big = WasmEngine(n_ctx=256), WasmEngine(n_ctx=1 << 20)
+    small.load(path)
+    big.load(path)
+    assert small.model_info()["kv_type"] == "F32"
+    assert big.model_info()["kv_type"] == "F16" and big.n_ctx() == 1 << 20
+    tokens = small.tokenize("Once upon a time there was a llama")
+    a, b = small.eval_tokens(tokens), big.eval_tokens(tokens)
+    assert np.abs(a - b).max() < 1e-2 * np.abs(a).max()
+    assert small.generate_greedy(tokens, 8) == big.generate_greedy(tokens, 8)
+    big.set_prompt("hello")
+    assert big.save_state() and big.load_state()
+    small.stop()
+    big.stop()

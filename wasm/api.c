@@ -21,7 +21,8 @@ static int s_top_k = 0;
 static uint64_t s_rng = 1234;
 
 /* saved context */
-static float *st_k, *st_v, *st_logits;
+static uint8_t *st_k, *st_v;
+static float *st_logits;
 static uint32_t st_n_past;
 static int st_valid;
 
@@ -72,7 +73,8 @@ LLM_EXPORT(llm_release) void llm_release(void *p) {
 
 static void clear_saved(void) {
     free(st_k); free(st_v); free(st_logits);
-    st_k = st_v = st_logits = NULL;
+    st_k = st_v = NULL;
+    st_logits = NULL;
     st_valid = 0;
 }
 
@@ -121,10 +123,10 @@ LLM_EXPORT(llm_info) const char *llm_info(void) {
     snprintf(info_buf, sizeof(info_buf),
              "{\"arch\":\"%s\",\"n_vocab\":%u,\"n_embd\":%u,\"n_layer\":%u,\"n_head\":%u,"
              "\"n_head_kv\":%u,\"n_ff\":%u,\"n_ctx\":%u,\"n_ctx_train\":%u,\"rope_base\":%g,\"rms_eps\":%g,"
-             "\"tokenizer\":\"%s\",\"bos\":%d,\"eos\":%d,\"add_bos\":%d,\"weight_type\":\"%s\"}",
+             "\"tokenizer\":\"%s\",\"bos\":%d,\"eos\":%d,\"add_bos\":%d,\"weight_type\":\"%s\",\"kv_type\":\"%s\"}",
              M.arch == ARCH_PHI3 ? "phi3" : "llama", M.n_vocab, M.n_embd, M.n_layer, M.n_head, M.n_head_kv, M.n_ff,
              M.n_ctx, M.n_ctx_train, M.rope_base, M.eps, tn[V.kind], V.bos, V.eos, V.add_bos,
-             ggml_type_name(M.layers[0].w_down.type));
+             ggml_type_name(M.layers[0].w_down.type), M.kv_f16 ? "F16" : "F32");
     return info_buf;
 }
 
@@ -241,11 +243,11 @@ LLM_EXPORT(llm_sample) int32_t llm_sample(void) {
 /* ---- saved context (prime a prompt once, restore it per request) ---------------------------------------- */
 LLM_EXPORT(llm_save_state) int llm_save_state(void) {
     if (!need_model()) return 0;
-    uint32_t kvd = M.n_head_kv * M.head_dim;
-    size_t per_layer = (size_t)M.n_past * kvd;
+    size_t row = (size_t)M.n_head_kv * M.head_dim * M.kv_elt;
+    size_t per_layer = (size_t)M.n_past * row;
     clear_saved();
-    st_k = malloc(per_layer * M.n_layer * 4 + 4);
-    st_v = malloc(per_layer * M.n_layer * 4 + 4);
+    st_k = malloc(per_layer * M.n_layer + 4);
+    st_v = malloc(per_layer * M.n_layer + 4);
     st_logits = malloc((size_t)M.n_vocab * 4);
     if (!st_k || !st_v || !st_logits) {
         clear_saved();
@@ -253,8 +255,8 @@ LLM_EXPORT(llm_save_state) int llm_save_state(void) {
         return 0;
     }
     for (uint32_t l = 0; l < M.n_layer; l++) {
-        memcpy(st_k + l * per_layer, M.k_cache + (size_t)l * M.n_ctx * kvd, per_layer * 4);
-        memcpy(st_v + l * per_layer, M.v_cache + (size_t)l * M.n_ctx * kvd, per_layer * 4);
+        memcpy(st_k + l * per_layer, (uint8_t *)M.k_cache + (size_t)l * M.n_ctx * row, per_layer);
+        memcpy(st_v + l * per_layer, (uint8_t *)M.v_cache + (size_t)l * M.n_ctx * row, per_layer);
     }
     memcpy(st_logits, M.logits, (size_t)M.n_vocab * 4);
     st_n_past = M.n_past;
@@ -264,11 +266,11 @@ LLM_EXPORT(llm_save_state) int llm_save_state(void) {
 
 LLM_EXPORT(llm_load_state) int llm_load_state(void) {
     if (!loaded || !st_valid) return 0;
-    uint32_t kvd = M.n_head_kv * M.head_dim;
-    size_t per_layer = (size_t)st_n_past * kvd;
+    size_t row = (size_t)M.n_head_kv * M.head_dim * M.kv_elt;
+    size_t per_layer = (size_t)st_n_past * row;
     for (uint32_t l = 0; l < M.n_layer; l++) {
-        memcpy(M.k_cache + (size_t)l * M.n_ctx * kvd, st_k + l * per_layer, per_layer * 4);
-        memcpy(M.v_cache + (size_t)l * M.n_ctx * kvd, st_v + l * per_layer, per_layer * 4);
+        memcpy((uint8_t *)M.k_cache + (size_t)l * M.n_ctx * row, st_k + l * per_layer, per_layer);
+        memcpy((uint8_t *)M.v_cache + (size_t)l * M.n_ctx * row, st_v + l * per_layer, per_layer);
     }
     memcpy(M.logits, st_logits, (size_t)M.n_vocab * 4);
     M.n_past = st_n_past;

@@ -94,6 +94,8 @@ void dequant_row(const mat_t *m, uint32_t row, float *out);
 void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch);
 size_t matmul_scratch_bytes(uint32_t ne0, int T);
 float dot_f32(const float *a, const float *b, int n);
+float dot_f32_f16(const float *a, const uint16_t *b, int n);
+void axpy_f16(float *y, float a, const uint16_t *x, int n);
 void axpy_f32(float *y, float a, const float *x, int n);
 
 /* ---- tokenizer --------------------------------------------------------------------------------------- */
@@ -149,8 +151,10 @@ typedef struct {
     float *output_norm;
     float *rope_factors; /* optional per-dimension divisors (rope_freqs.weight) */
     layer_t *layers;
-    /* KV cache: [layer][pos][n_head_kv*head_dim] */
-    float *k_cache, *v_cache;
+    /* KV cache: [layer][pos][n_head_kv*head_dim], F32, or F16 when F32 would not fit in wasm32 memory */
+    void *k_cache, *v_cache;
+    int kv_f16;
+    size_t kv_elt; /* bytes per cached value */
     uint32_t n_past;
     /* scratch */
     int max_batch;

@@ -56,6 +56,33 @@ static int get_vec(const gguf_file *g, const char *name, uint32_t n, float **out
     return LLM_OK;
 }
 
+/* Big buffers (the KV cache) get their own pages: wasi-libc's malloc grows memory by about twice a large
+ * request, which would waste up to 2 GB of the 4 GiB address space. Fresh pages are zero and untouched, so
+ * they cost no RSS until written. The pages return when the host drops the instance. */
+static void *region_alloc(size_t bytes, int *rc) {
+#if defined(__wasm__)
+    uint32_t pages = (uint32_t)(((uint64_t)bytes + 65535) / 65536);
+    int old = __builtin_wasm_memory_grow(0, pages);
+    void *p = old < 0 ? NULL : (void *)((uintptr_t)old * 65536u);
+#else
+    void *p = malloc(bytes ? bytes : 1);
+#endif
+    if (!p && !*rc) {
+        llm_set_error("out of memory: could not allocate %llu bytes for the KV cache; try a smaller context or the "
+                      "native engine", (unsigned long long)bytes);
+        *rc = LLM_ERR_MEMORY;
+    }
+    return p;
+}
+
+static void region_free(void *p) {
+#if defined(__wasm__)
+    (void)p;
+#else
+    free(p);
+#endif
+}
+
 /* zeroed: small buffers; lazy: the KV cache, whose pages must stay untouched (and out of the resident set)
  * until positions are written: calloc would clear all of it up front. */
 static void *xalloc(size_t n, size_t sz, int *rc, int zeroed) {
@@ -176,16 +203,28 @@ int model_load(model_t *m, const gguf_file *g, uint32_t n_ctx) {
     m->n_ctx = n_ctx;
     m->max_batch = MAX_BATCH;
     size_t kv_elems = (size_t)m->n_layer * n_ctx * kvd;
-    if ((double)m->n_layer * n_ctx * kvd * 8.0 > 3.9e9) {
-        llm_set_error("the KV cache for %u tokens (%.0f MB) does not fit in wasm32 memory; use a smaller context or "
-                      "the native engine", n_ctx, (double)kv_elems * 8.0 / 1e6);
+    double kv32 = (double)kv_elems * 8.0;
+    (void)kv32;
+    m->kv_elt = 4;
+#if defined(__wasm__)
+    /* what is left of the 4 GiB address space after the model image and a margin for buffers */
+    double used = (double)__builtin_wasm_memory_size(0) * 65536.0;
+    double room = 4294901760.0 - used - 64e6 - (double)m->n_vocab * 4 - 32.0 * (d + 2 * kvd + 3.0 * m->n_ff) * 8;
+    if (kv32 > room) {
+        m->kv_f16 = 1;
+        m->kv_elt = 2;
+    }
+    if (kv32 / 2 > room) {
+        llm_set_error("the KV cache for %u tokens (%.0f MB even in F16) does not fit in wasm32 memory next to the "
+                      "model; use a smaller context or the native engine", n_ctx, kv32 / 2e6);
         return LLM_ERR_MEMORY;
     }
+#endif
     rc = 0;
     int B = m->max_batch;
     uint32_t qkvd = d + 2 * kvd;
-    m->k_cache = xalloc(kv_elems, 4, &rc, 0);
-    m->v_cache = xalloc(kv_elems, 4, &rc, 0);
+    m->k_cache = region_alloc(kv_elems * m->kv_elt, &rc);
+    m->v_cache = region_alloc(kv_elems * m->kv_elt, &rc);
     m->x = xalloc((size_t)B * d, 4, &rc, 1);
     m->xb = xalloc((size_t)B * d, 4, &rc, 1);
     m->xb2 = xalloc((size_t)B * d, 4, &rc, 1);
@@ -210,7 +249,7 @@ void model_free(model_t *m) {
         }
     }
     free(m->layers); free(m->output_norm); free(m->rope_factors);
-    free(m->k_cache); free(m->v_cache); free(m->x); free(m->xb); free(m->xb2); free(m->q); free(m->k); free(m->v);
+    region_free(m->k_cache); region_free(m->v_cache); free(m->x); free(m->xb); free(m->xb2); free(m->q); free(m->k); free(m->v);
     free(m->qkv); free(m->hb); free(m->hb2); free(m->att); free(m->logits); free(m->mscratch);
     memset(m, 0, sizeof(*m));
 }
@@ -278,8 +317,9 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 if (L->bv) for (uint32_t i = 0; i < kvd; i++) m->v[(size_t)t * kvd + i] += L->bv[i];
             }
         }
-        float *kc = m->k_cache + (size_t)l * m->n_ctx * kvd;
-        float *vc = m->v_cache + (size_t)l * m->n_ctx * kvd;
+        uint8_t *kc = (uint8_t *)m->k_cache + (size_t)l * m->n_ctx * kvd * m->kv_elt;
+        uint8_t *vc = (uint8_t *)m->v_cache + (size_t)l * m->n_ctx * kvd * m->kv_elt;
+        size_t row = (size_t)kvd * m->kv_elt;
         for (int t = 0; t < T; t++) {
             uint32_t pos = m->n_past + (uint32_t)t;
             float *q = m->q + (size_t)t * d;
@@ -289,8 +329,16 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 float qs = 1.0f / sqrtf((float)hd);
                 for (uint32_t i = 0; i < d; i++) q[i] *= qs;
             }
-            memcpy(kc + (size_t)pos * kvd, m->k + (size_t)t * kvd, kvd * 4);
-            memcpy(vc + (size_t)pos * kvd, m->v + (size_t)t * kvd, kvd * 4);
+            if (m->kv_f16) {
+                uint16_t *kd = (uint16_t *)(kc + pos * row), *vd = (uint16_t *)(vc + pos * row);
+                for (uint32_t i = 0; i < kvd; i++) {
+                    kd[i] = f32_to_fp16(m->k[(size_t)t * kvd + i]);
+                    vd[i] = f32_to_fp16(m->v[(size_t)t * kvd + i]);
+                }
+            } else {
+                memcpy(kc + pos * row, m->k + (size_t)t * kvd, row);
+                memcpy(vc + pos * row, m->v + (size_t)t * kvd, row);
+            }
         }
         for (int t = 0; t < T; t++) {
             uint32_t pos = m->n_past + (uint32_t)t;
@@ -301,7 +349,8 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 const float *qh = q + h * hd;
                 float mx = -3.4e38f;
                 for (uint32_t p = 0; p <= pos; p++) {
-                    float s = dot_f32(qh, kc + (size_t)p * kvd + kh * hd, (int)hd) * kq_scale;
+                    const uint8_t *kp = kc + p * row + (size_t)kh * hd * m->kv_elt;
+                    float s = (m->kv_f16 ? dot_f32_f16(qh, (const uint16_t *)kp, (int)hd) : dot_f32(qh, (const float *)kp, (int)hd)) * kq_scale;
                     m->att[p] = s;
                     if (s > mx) mx = s;
                 }
@@ -314,7 +363,11 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 float inv = (float)(1.0 / sum);
                 float *oh = out + h * hd;
                 memset(oh, 0, hd * 4);
-                for (uint32_t p = 0; p <= pos; p++) axpy_f32(oh, m->att[p] * inv, vc + (size_t)p * kvd + kh * hd, (int)hd);
+                for (uint32_t p = 0; p <= pos; p++) {
+                    const uint8_t *vp = vc + p * row + (size_t)kh * hd * m->kv_elt;
+                    if (m->kv_f16) axpy_f16(oh, m->att[p] * inv, (const uint16_t *)vp, (int)hd);
+                    else axpy_f32(oh, m->att[p] * inv, (const float *)vp, (int)hd);
+                }
             }
         }
         matmul(m->xb2, &L->wo, m->xb, T, m->mscratch);

@@ -316,6 +316,40 @@ float dot_f32(const float *a, const float *b, int n) {
 #endif
 }
 
+#ifdef __wasm_simd128__
+/* 4 halves (in the low 64 bits) to floats; exact for normal and subnormal values */
+static inline v128_t h4_to_f32(v128_t h) {
+    v128_t u = wasm_u32x4_extend_low_u16x8(h);
+    v128_t f = wasm_f32x4_mul(wasm_i32x4_shl(wasm_v128_and(u, wasm_i32x4_splat(0x7fff)), 13), wasm_f32x4_splat(0x1p112f));
+    return wasm_v128_or(f, wasm_i32x4_shl(wasm_v128_and(u, wasm_i32x4_splat(0x8000)), 16));
+}
+#endif
+
+/* Dot of floats with an F16 row (the F16 KV cache). */
+float dot_f32_f16(const float *a, const uint16_t *b, int n) {
+    if (!h2f_ready) h2f_init();
+    int i = 0;
+    float s = 0.0f;
+#ifdef __wasm_simd128__
+    v128_t acc = wasm_f32x4_splat(0);
+    for (; i + 4 <= n; i += 4) acc = MADD(wasm_v128_load(a + i), h4_to_f32(wasm_v128_load64_zero(b + i)), acc);
+    s = hsum4(acc);
+#endif
+    for (; i < n; i++) s += a[i] * H2F(b[i]);
+    return s;
+}
+
+void axpy_f16(float *y, float a, const uint16_t *x, int n) {
+    if (!h2f_ready) h2f_init();
+    int i = 0;
+#ifdef __wasm_simd128__
+    v128_t va = wasm_f32x4_splat(a);
+    for (; i + 4 <= n; i += 4)
+        wasm_v128_store(y + i, MADD(va, h4_to_f32(wasm_v128_load64_zero(x + i)), wasm_v128_load(y + i)));
+#endif
+    for (; i < n; i++) y[i] += a * H2F(x[i]);
+}
+
 void axpy_f32(float *y, float a, const float *x, int n) {
     int i = 0;
 #ifdef __wasm_simd128__
