@@ -283,12 +283,17 @@ static inline v128_t dot_w8_x16(v128_t w, const int16_t *x) {
     return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(w), wasm_v128_load(x)),
                           wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(w), wasm_v128_load(x + 8)));
 }
-/* 32 int8 weights (a Q8_0 block) against 32 int16 activations: sign-extending loads, no separate widening */
-static inline v128_t dot_q8_block(const int8_t *w, const int16_t *x) {
-    v128_t s = wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w), wasm_v128_load(x));
-    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 8), wasm_v128_load(x + 8)));
-    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 16), wasm_v128_load(x + 16)));
-    return wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_load8x8(w + 24), wasm_v128_load(x + 24)));
+/* Loads at a constant offset from a pointer, written as wasm memarg offsets: clang otherwise emits an i32.add
+ * per load (it cannot prove the add does not wrap), which Cranelift turns into an extra instruction. */
+#define LOAD8X8_AT(p, off) ({ v128_t r_; __asm__("local.get %1\n\ti16x8.load8x8_s " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
+#define LOAD_AT(p, off) ({ v128_t r_; __asm__("local.get %1\n\tv128.load " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
+
+/* One Q8_0 block (qs at byte offset 2) against 32 int16 activations: sign-extending loads, no widening step */
+static inline v128_t dot_q8_block(const void *blk, const int16_t *x) {
+    v128_t s = wasm_i32x4_dot_i16x8(LOAD8X8_AT(blk, 2), LOAD_AT(x, 0));
+    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(LOAD8X8_AT(blk, 10), LOAD_AT(x, 16)));
+    s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(LOAD8X8_AT(blk, 18), LOAD_AT(x, 32)));
+    return wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(LOAD8X8_AT(blk, 26), LOAD_AT(x, 48)));
 }
 /* int8 x int8 dot of 16 lanes, accumulated into 4 x i32 */
 static inline v128_t dot_i8x16(v128_t a, v128_t b) {
@@ -429,7 +434,7 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
         v128_t acc = wasm_f32x4_splat(0), acc2 = acc;
 #pragma clang loop unroll(disable)
         for (uint32_t i = 0; i < nb; i++) {
-            v128_t s0 = dot_q8_block(b[i].qs, a->qs16 + i * QK8_0);
+            v128_t s0 = dot_q8_block(&b[i], a->qs16 + i * QK8_0);
             acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * a->d[i]), acc);
         }
         out[r] = hsum4(wasm_f32x4_add(acc, acc2));
