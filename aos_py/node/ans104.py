@@ -8,9 +8,11 @@ here and items we sign verify there. id = base64url(sha256(signature)).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -33,9 +35,12 @@ class ANS104Error(ValueError):
     """A data item that is malformed, inconsistent or wrongly signed."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(raw: bytes) -> str:
     """base64url without padding (Arweave's encoding of ids, owners and keys)."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_URLSAFE).decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
@@ -95,10 +100,20 @@ def signature_data(sig_type: int, owner: bytes, target: bytes, anchor: bytes, ra
         acc = _sha384(acc + deep_hash_blob(owner))
         if len(_PREFIX_CACHE) < 64:
             _PREFIX_CACHE[key] = acc
-    acc = _sha384(acc + (deep_hash_blob(target) if target else _EMPTY))
-    acc = _sha384(acc + (deep_hash_blob(anchor) if anchor else _EMPTY))
-    acc = _sha384(acc + deep_hash_blob(raw_tags))
-    return _sha384(acc + deep_hash_blob(data))
+    sha = hashlib.sha384
+    lens = _BLOB_LEN
+    for blob in (target, anchor, raw_tags, data):
+        n = len(blob)
+        head = lens.get(n)
+        if head is None:
+            head = sha(b"blob%d" % n).digest()
+            if n < 4096:
+                lens[n] = head
+        acc = sha(acc + sha(head + sha(blob).digest()).digest()).digest()
+    return acc
+
+
+_BLOB_LEN: dict[int, bytes] = {}
 
 
 # -- Avro tags -------------------------------------------------------------------
@@ -111,17 +126,34 @@ def _write_long(out: bytearray, n: int) -> None:
     out.append(z)
 
 
+_PAIR_CACHE: dict[tuple[str, str], bytes] = {}
+
+
+def _encode_pair(name: str, value: str) -> bytes:
+    out = bytearray()
+    for text in (name, value):
+        raw = text.encode("utf-8")
+        _write_long(out, len(raw))
+        out += raw
+    return bytes(out)
+
+
 def encode_tags(tags: list[Tag] | tuple[Tag, ...]) -> bytes:
     """Avro-encode tags as arbundles does: one block, a 0 terminator; nothing at all for no tags."""
     if not tags:
         return b""
     out = bytearray()
     _write_long(out, len(tags))
-    for name, value in tags:
-        for text in (name, value):
-            raw = text.encode("utf-8")
-            _write_long(out, len(raw))
-            out += raw
+    cache = _PAIR_CACHE
+    for pair in tags:
+        enc = cache.get(pair)
+        if enc is None:
+            enc = _encode_pair(*pair)
+            if pair[0] and pair[1] and len(pair[0]) <= MAX_TAG_NAME // 4 and len(pair[1]) <= MAX_TAG_VALUE // 4:
+                if len(cache) > 8192:
+                    cache.clear()
+                cache[pair] = enc   # only pairs that pass check_tags whatever their characters
+        out += enc
     out.append(0)
     return bytes(out)
 
@@ -178,7 +210,9 @@ def check_tags(tags: list[Tag] | tuple[Tag, ...]) -> None:
     if len(tags) > MAX_TAGS:
         raise ANS104Error(f"too many tags: {len(tags)} (at most {MAX_TAGS})")
     for tag in tags:
-        if not (isinstance(tag, (tuple, list)) and len(tag) == 2 and all(isinstance(x, str) for x in tag)):
+        if tag in _PAIR_CACHE:
+            continue   # already checked and encoded
+        if not (isinstance(tag, tuple) and len(tag) == 2 and isinstance(tag[0], str) and isinstance(tag[1], str)):
             raise ANS104Error(f"a tag must be a (name, value) pair of strings, got {tag!r}")
         name, value = tag
         if not name or not value:
@@ -205,15 +239,15 @@ class DataItem:
     raw_tags: bytes = b""
     raw: bytes = b""
 
-    @property
+    @cached_property
     def id(self) -> str:
         return b64url(hashlib.sha256(self.signature).digest())
 
-    @property
+    @cached_property
     def owner_address(self) -> str:
         return b64url(hashlib.sha256(self.owner).digest())
 
-    @property
+    @cached_property
     def target_id(self) -> str | None:
         return b64url(self.target) if self.target else None
 
@@ -325,7 +359,7 @@ def verify_signature(sig_type: int, owner: bytes, signature: bytes, message: byt
 def build(signer, *, target: str | bytes | None = None, anchor: str | bytes | None = None,
           tags: list[Tag] | tuple[Tag, ...] = (), data: str | bytes = b"") -> DataItem:
     """Build and sign an item with `signer` (a Wallet: signature_type, owner, sign(msg))."""
-    tags = [tuple(t) for t in tags]
+    tags = [t if type(t) is tuple else tuple(t) for t in tags]
     check_tags(tags)
     tgt = b""
     if target:

@@ -26,8 +26,9 @@ class GatewayError(ValueError):
 
 
 class Gateway:
-    def __init__(self, store: Store, blob_dir: Path) -> None:
+    def __init__(self, store: Store, blob_dir: Path, fallback=None) -> None:
         self.store = store
+        self.fallback = fallback   # finds items kept elsewhere (node-pushed messages live in the log)
         self.blob_dir = Path(blob_dir)
         self.blob_dir.mkdir(parents=True, exist_ok=True)
 
@@ -98,7 +99,9 @@ class Gateway:
 
     def raw(self, item_id: str) -> bytes | None:
         rows = self.store.query("SELECT raw FROM items WHERE id=?", (item_id,))
-        return rows[0][0] if rows and rows[0][0] is not None else None
+        if rows and rows[0][0] is not None:
+            return rows[0][0]
+        return self.fallback(item_id) if self.fallback else None
 
     def tags(self, item_id: str) -> list[tuple[str, str]]:
         return [(n, v) for n, v in self.store.query(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aos_py.node import modules, mu
-from aos_py.node.ans104 import DataItem, b64url, parse
+from aos_py.node.ans104 import DataItem, b64url, b64url_decode, encode_tags, parse, serialize
 from aos_py.node.cron import CronTable, parse_interval
 from aos_py.node.cu import ComputeUnit, data_value, item_message
 from aos_py.node.gateway import Gateway
@@ -30,6 +30,24 @@ from aos_py.node.wallet import Wallet, WalletError
 from aos_py.runtime import ProcessRuntime
 
 log = logging.getLogger("aos_py.node")
+
+try:
+    import orjson
+
+    def _dumps(obj: object) -> str:
+        try:
+            return orjson.dumps(obj).decode("utf-8")
+        except TypeError:   # bytes or huge ints in a result: the slow path handles them
+            return json.dumps(obj, separators=(",", ":"), default=_jsonable)
+except ImportError:  # pragma: no cover - orjson is a dependency
+    def _dumps(obj: object) -> str:
+        return json.dumps(obj, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    raise TypeError(f"cannot store a {type(value).__name__} in a result")
 
 ROUND_MAX_MESSAGES = 4000
 ROUND_MAX_SECONDS = 0.05
@@ -117,7 +135,7 @@ class Node:
         self.store = Store(self.data_dir / "node.db", check=check, synchronous=synchronous)
         self.key = load_node_key(self.data_dir / "node-key.json")
         self.address = self.key.address
-        self.gateway = Gateway(self.store, self.data_dir / "blobs")
+        self.gateway = Gateway(self.store, self.data_dir / "blobs", fallback=self._logged_item)
         self.gateway.add_item(modules.default_module_item(), "module")
         self._factory = runtime_factory or ProcessRuntime
         self._procs: dict[str, dict] = {}
@@ -306,7 +324,7 @@ class Node:
         msg = item_message(item, pid, slot, p["module"], cron=cron)
         if root != item.id:
             msg["Pushed-For"] = root
-        entry = _Entry(pid, slot.nonce, item.id, msg, json.dumps(msg, separators=(",", ":")), item.data, root, True)
+        entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), item.data, root, True)
         rnd.new.append(entry)
         rnd.ids.add((pid, item.id))
         if store_item:
@@ -341,7 +359,7 @@ class Node:
             if self.proc(target) is None:
                 self._drop(pid, f"outbox message to {target}: no such process on this node")
                 continue
-            self._schedule(rnd, item, target, entry.root, "message")
+            self._schedule(rnd, item, target, entry.root, "message", store_item=False)
         for out in result["Spawns"]:
             try:
                 item = mu.push_spawn(self.key, pid, module, entry.root, out, self.address)
@@ -351,7 +369,7 @@ class Node:
                 continue
             self._schedule(rnd, item, item.id, item.id, "process")
             notice = mu.spawned_notice(self.key, pid, item)
-            self._schedule(rnd, notice, pid, entry.root, "message")
+            self._schedule(rnd, notice, pid, entry.root, "message", store_item=False)
         for out in result["Assignments"]:
             self._assign(rnd, pid, entry, out)
 
@@ -361,6 +379,9 @@ class Node:
             return
         mid = out.get("Message")
         raw = next((r[4] for r in rnd.items if r[0] == mid), None) or self.gateway.raw(mid)
+        if raw is None:
+            staged = next((e for e in rnd.new if e.id == mid), None)
+            raw = self._rebuild_item(staged.msg, staged.data) if staged else None
         if raw is None:
             self._drop(pid, f"assignment of unknown message {mid}")
             return
@@ -374,6 +395,24 @@ class Node:
                 continue
             self._schedule(rnd, item, target, entry.root, "message", store_item=False)
 
+    def _logged_item(self, item_id: str) -> bytes | None:
+        """Bytes of a node-signed message that is kept only in the log (see _rebuild_item)."""
+        rows = self.store.query("SELECT msg, data FROM log WHERE id=? LIMIT 1", (item_id,))
+        return self._rebuild_item(json.loads(rows[0][0]), rows[0][1] or b"") if rows else None
+
+    def _rebuild_item(self, msg: dict, data: bytes) -> bytes | None:
+        """Messages the node pushes are stored once, in the log: their item is every field of the
+        logged message (signature, target, anchor, tags, data) plus the node's public key, so the
+        exact signed bytes can be written again on demand instead of being stored twice."""
+        if msg.get("Owner") != self.address or "Signature" not in msg:
+            return None
+        tags = [(t["name"], t["value"]) for t in msg["Tags"]]
+        anchor = msg.get("Anchor", "").encode("utf-8")
+        target = b64url_decode(msg["Target"]) if msg.get("Target") else b""
+        raw = serialize(self.key.signature_type, b64url_decode(msg["Signature"]), self.key.owner, target, anchor,
+                        encode_tags(tags), len(tags), data)
+        return raw if parse(raw).id == msg["Id"] else None
+
     def _drop(self, pid: str, why: str) -> None:
         self.stats["dropped"] += 1
         log.info("process %s: %s", pid, why)
@@ -383,10 +422,10 @@ class Node:
         new_ids = set()
         for e in rnd.new:
             new_ids.add(id(e))
-            res = json.dumps(e.result, separators=(",", ":")) if e.result is not None else None
+            res = _dumps(e.result) if e.result is not None else None
             inserts.append((e.pid, e.nonce, e.id, e.msg["Timestamp"], e.msg["Block-Height"], e.msg["Hash-Chain"],
                             e.msg_json, e.data, e.status, res))
-        updates = [(e.status, json.dumps(e.result, separators=(",", ":")), e.pid, e.nonce)
+        updates = [(e.status, _dumps(e.result), e.pid, e.nonce)
                    for e in rnd.computed if id(e) not in new_ids]
         ops: list[tuple[str, list | tuple]] = [
             ("INSERT OR IGNORE INTO items (id, owner, target, kind, raw, size, created) VALUES (?,?,?,?,?,?,?)",

@@ -50,7 +50,7 @@ class Scheduler:
         # pid -> (last nonce, last timestamp, last chain, last message id, last height)
         self._tails: dict[str, list] = {}
         for pid, (nonce, ts, chain, mid) in (tails or {}).items():
-            self._tails[pid] = [nonce, ts, chain, mid, local_height(ts)]
+            self._tails[pid] = [nonce, ts, chain, mid, local_height(ts), b64url_decode(chain)]
 
     def knows(self, pid: str) -> bool:
         return pid in self._tails
@@ -65,8 +65,10 @@ class Scheduler:
             slot = Slot(0, now, local_height(now), first_chain(pid))
         else:
             ts = max(now, tail[1])
-            slot = Slot(tail[0] + 1, ts, max(local_height(ts), tail[4]), next_chain(tail[3], tail[2]))
-        self._tails[pid] = [slot.nonce, slot.timestamp, slot.chain, message_id, slot.height]
+            chain = b64url(hashlib.sha256(b64url_decode(tail[3]) + tail[5]).digest())
+            slot = Slot(tail[0] + 1, ts, max(local_height(ts), tail[4]), chain)
+        self._tails[pid] = [slot.nonce, slot.timestamp, slot.chain, message_id, slot.height,
+                            b64url_decode(slot.chain)]
         return slot
 
     def latest(self, pid: str) -> tuple[int, int, int] | None:
