@@ -428,4 +428,7 @@ local function state_dump()
   return table.concat(out)
 end
 
+-- the loading garbage goes now, not later in some message's time
+collectgarbage()
+
 return entry, ctl, entry_flat, state_dump

@@ -125,6 +125,10 @@ local function encode_pair(v, out, n)
 end
 
 encode_table = function(val, stack, depth, out, n)
+  if next(val) == nil then
+    out[n + 1] = "[]"
+    return n + 1
+  end
   -- a cycle makes the depth grow without bound: look for one only when deep
   if depth > 32 then
     for i = 1, depth - 1 do

@@ -150,14 +150,23 @@ local normalize = Utils.normalize
 
 -- Root keys and tag names in the 2.0.4 form (in place: messages from the
 -- network already use it, so usually nothing moves).
+local settled = {} -- names already in normal form (bounded)
+local settledCount = 0
 local function normalizeKeys(msg)
   local renames
   for k in pairs(msg) do
+    if settled[k] then goto continue end
     local nk = normalize(k)
-    if nk ~= k then
+    if nk == k then
+      if settledCount < 1024 then
+        settled[k] = true
+        settledCount = settledCount + 1
+      end
+    else
       renames = renames or {}
       renames[#renames + 1] = k
     end
+    ::continue::
   end
   if renames then
     for _, k in ipairs(renames) do
@@ -169,8 +178,11 @@ local function normalizeKeys(msg)
   local out = msg
   if type(out.Tags) == "table" then
     for _, o in ipairs(out.Tags) do
-      if type(o) == "table" and o.name ~= nil then
-        o.name = normalize(o.name)
+      if type(o) == "table" then
+        local name = o.name
+        if name ~= nil and not settled[name] then
+          o.name = normalize(name)
+        end
       end
     end
   end
