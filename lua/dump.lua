@@ -15,7 +15,7 @@ local function keyText(k)
     end
     return "[" .. string.format("%q", k) .. "]"
   end
-  if type(k) == "number" then
+  if type(k) == "number" or type(k) == "boolean" then
     return "[" .. tostring(k) .. "]"
   end
   return "[" .. string.format("%q", tostring(k)) .. "]"
