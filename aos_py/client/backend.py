@@ -87,11 +87,16 @@ class Host:
         authkey = key_path.read_bytes()
         if self.sock.exists() or self.sock.is_symlink():
             self.sock.unlink()
-        self.listener = Listener(str(self.sock), family="AF_UNIX", authkey=authkey)
-        os.chmod(self.sock, 0o600)
         self.local = LocalBackend(self.node)
         self._closed = False
         self._conns: list = []
+        try:
+            self.listener = Listener(str(self.sock), family="AF_UNIX", authkey=authkey)
+        except OSError as exc:   # e.g. a data dir path too long for a Unix socket: run unshared
+            log.warning("node not shared with other processes (cannot listen on %s: %s)", self.sock, exc)
+            self.listener = None
+            return
+        os.chmod(self.sock, 0o600)
         self._thread = threading.Thread(target=self._accept, name="aos-node-socket", daemon=True)
         self._thread.start()
 
@@ -161,7 +166,8 @@ class Host:
     def close(self) -> None:
         self._closed = True
         try:
-            self.listener.close()
+            if self.listener is not None:
+                self.listener.close()
         except OSError:
             pass
         for conn in self._conns:

@@ -18,6 +18,11 @@ from aos_py.runtime import HandleError, ProcessRuntime
 
 RESULT_LISTS = ("Messages", "Spawns", "Assignments")
 
+try:
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _loads = json.loads
+
 
 def item_message(item: DataItem, pid: str, slot: Slot, module: str, *, cron: bool = False) -> dict:
     """The message the process sees (without Data): fields as the AO CU builds them."""
@@ -83,7 +88,7 @@ class ComputeUnit:
         env = self.env_of(pid)
         for source in (self.replay_source(pid), extra):
             for msg_json, data in source:
-                msg = json.loads(msg_json)
+                msg = _loads(msg_json)
                 msg["Data"] = data_value(data)
                 try:
                     rt.handle(msg, env)
