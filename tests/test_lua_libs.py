@@ -145,3 +145,82 @@ def test_mathcompat_functions_match_libm(lua):
     assert run(lua, "return math.ldexp(1, 1024)") == math.inf
     assert run(lua, "return math.type(select(2, math.frexp(8)))") == "integer"
     assert "number has no integer representation" in lua_error(lua, "math.ldexp(1, 0.5)")
+
+
+# ---------------------------------------------------------------- base64
+
+
+def test_base64_matches_python(lua):
+    import base64 as pyb64
+
+    rng = random.Random(3)
+    samples = [b"", b"a", b"ab", b"abc", b"hello world", bytes(range(256))]
+    samples += [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(20)]
+    enc = lua.execute(b"return function(s) return require('.base64').encode(s) end")
+    dec = lua.execute(b"return function(s) return require('.base64').decode(s) end")
+    for s in samples:
+        e = enc(s)
+        assert e == pyb64.b64encode(s)
+        assert dec(e) == s
+    assert dec(b"aGVs\nbG8g d29y\r\nbGQ=") == b"hello world"  # whitespace ignored
+    assert dec(b"YWI") == b"ab"  # missing padding tolerated
+
+
+def test_base64_custom_alphabet(lua):
+    import base64 as pyb64
+
+    data = bytes(range(200, 256)) * 3
+    got = lua.execute(b"""return function(s)
+        local b64 = require('.base64')
+        local e = b64.encode(s, b64.makeencoder('-', '_'))
+        return e, b64.decode(e, b64.makedecoder('-', '_'))
+    end""")(data)
+    assert got[0] == pyb64.urlsafe_b64encode(data)
+    assert got[1] == data
+    assert "expects a string, got table" in lua_error(lua, "require('.base64').encode({})")
+
+
+# ---------------------------------------------------------------- chance (MT19937)
+
+
+def python_mt(seed: int) -> random.Random:
+    """Python's MT19937 with its state set by init_genrand(seed)."""
+    state = [seed & U32]
+    for i in range(1, 624):
+        prev = state[-1]
+        state.append((1812433253 * (prev ^ (prev >> 30)) + i) & U32)
+    r = random.Random()
+    r.setstate((3, tuple(state + [624]), None))
+    return r
+
+
+@pytest.mark.parametrize("seed", [0, 1, 5489, 100012345, 2**32 + 17, -1])
+def test_chance_is_mt19937(lua, seed):
+    ref = python_mt(seed)
+    draw = lua.execute(b"""return function(seed, n)
+        local c = require('.chance')
+        c.seed(seed)
+        local out = {}
+        for i = 1, n do out[i] = c.genrand_int32() end
+        return table.concat(out, ',')
+    end""")
+    got = [int(x) for x in draw(seed, 1500).split(b",")]  # crosses two twists
+    assert got == [ref.getrandbits(32) for _ in range(1500)]
+
+
+def test_chance_random_and_integer(lua):
+    ref = python_mt(42)
+    words = [ref.getrandbits(32) for _ in range(20)]
+    got = lua.execute(b"""return function()
+        local c = require('.chance')
+        c.seed(42)
+        local out = {}
+        for i = 1, 10 do out[#out + 1] = c.random() end
+        for i = 1, 10 do out[#out + 1] = c.integer(-5, 100) end
+        return out
+    end""")()
+    values = [got[i] for i in range(1, 21)]
+    assert values[:10] == [w * 2.0**-32 for w in words[:10]]
+    assert values[10:] == [math.floor(w * 2.0**-32 * 106 + -5) for w in words[10:]]
+    assert run(lua, "local c = require('.chance'); c.seed(1); return c.integer(5, 5)") == 5
+    assert "max must bigger than min" in lua_error(lua, "require('.chance').integer(3, 2)")
