@@ -268,3 +268,14 @@ def test_assignment_reaches_an_assignable_process(client):
     client.eval(ALICE, a, f"Assign({{Processes = {{'{b}'}}, Message = '{mid}'}})")
     assert wait_for(lambda: data(client.dryrun(b, tags=[("Action", "Eval")], data="Noted or ''",
                                                 owner=ALICE.address))) == "assigned!"
+
+
+def test_a_dryrun_never_leaks_into_a_later_one(client):
+    pid = client.spawn(ALICE)
+    data(client.eval(ALICE, pid, "V = 1"))
+    ask = lambda code: data(client.dryrun(pid, tags=[("Action", "Eval")], data=code, owner=ALICE.address))  # noqa: E731
+    for _ in range(3):
+        assert ask("V = V + 10; return V") == "11"
+        time.sleep(0.05)   # give the spare runtime time to be prepared, then use it
+    data(client.eval(ALICE, pid, "V = 5"))
+    assert ask("V") == "5"   # the spare catches up with messages logged after it was built

@@ -3,7 +3,7 @@
 A runtime is built lazily by replaying the messages that computed without
 Error. After an Error result (or a HandleError) the runtime is thrown away, so
 that message's partial state changes vanish: the next message rebuilds it by
-replay. Dry-runs evaluate on a throwaway replayed runtime and change nothing.
+replay. Dry-runs live in dryrun.py.
 """
 
 from __future__ import annotations
@@ -125,18 +125,6 @@ class ComputeUnit:
     def discard(self, pid: str) -> None:
         rt = self.live.pop(pid, None)
         if rt is not None:
-            rt.close()
-
-    def dryrun(self, pid: str, msg: dict) -> dict:
-        """Evaluate `msg` against the latest committed state on a throwaway runtime."""
-        rt = self._replay(pid)
-        try:
-            try:
-                res = rt.handle(msg, self.env_of(pid))
-            except HandleError as exc:
-                res = {"Error": str(exc)}
-            return shape_result(res)
-        finally:
             rt.close()
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from aos_py.node import modules, mu
 from aos_py.node.ans104 import DataItem, b64url, b64url_decode, encode_tags, parse, serialize
 from aos_py.node.cron import CronTable, parse_interval
 from aos_py.node.cu import ComputeUnit, data_value, item_message
+from aos_py.node.dryrun import DryRunner
 from aos_py.node.gateway import Gateway
 from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError
 from aos_py.node.su import Scheduler, Slot
@@ -141,6 +142,7 @@ class Node:
         self._factory = runtime_factory or ProcessRuntime
         self._procs: dict[str, dict] = {}
         self.cu = ComputeUnit(self._make_runtime, self.store.replay_rows, self.env)
+        self.dryrunner = DryRunner(self._make_runtime, self.store.replay_rows_after, self.env)
         self._cv = threading.Condition()
         self._posts: list[_Post] = []
         self._results: dict[str, dict] = {}
@@ -175,6 +177,7 @@ class Node:
         self.cron.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        self.dryrunner.close()
         self.cu.close()
         self.store.close()
 
@@ -529,7 +532,7 @@ class Node:
             if t["name"] == "From-Process":
                 msg["From"] = t["value"]
                 break
-        return self.cu.dryrun(process, msg)
+        return self.dryrunner.run(process, msg)
 
     def find_processes(self, owner: str, name: str | None = None) -> list[dict]:
         sql = "SELECT id, name, created FROM processes WHERE owner=?"

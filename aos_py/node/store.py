@@ -143,16 +143,20 @@ class Store:
         return self.query("SELECT seq, pid, nonce, msg, data FROM log WHERE status=0 ORDER BY seq")
 
     def replay_rows(self, pid: str, batch: int = 5000) -> Iterator[tuple[str, bytes | None]]:
-        """(msg json, data) of every message of `pid` that computed without Error, in slot order.
+        """(msg json, data) of every message of `pid` that computed without Error, in slot order."""
+        for _n, msg, data in self.replay_rows_after(pid, -1, batch):
+            yield msg, data
+
+    def replay_rows_after(self, pid: str, after: int, batch: int = 5000) -> Iterator[tuple[int, str, bytes | None]]:
+        """(nonce, msg json, data) of the successful messages of `pid` after slot `after`.
 
         Read in keyset-paged batches so a long replay does not hold the lock.
         """
-        last = -1
+        last = after
         while True:
             rows = self.query("SELECT nonce, msg, data FROM log WHERE pid=? AND status=1 AND nonce>? "
                               "ORDER BY nonce LIMIT ?", (pid, last, batch))
-            for _n, msg, data in rows:
-                yield msg, data
+            yield from rows
             if len(rows) < batch:
                 return
             last = rows[-1][0]
