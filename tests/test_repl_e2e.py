@@ -22,6 +22,11 @@ PROMPT = re.compile(r"@.*aos-[0-9.]+.*\[Inbox:.*\]")
 TIMEOUT = 60
 
 
+def value(text: str) -> str:
+    """A pattern for a printed result line `text` (not part of a longer word or number)."""
+    return r"(?<![\d.])" + re.escape(text) + r"\r\n"
+
+
 def aos_env(home: Path) -> dict:
     env = dict(os.environ)
     env.update({"PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color", "HOME": str(home),
@@ -49,7 +54,7 @@ class Aos:
                                    cwd=str(cwd or home), encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 160))
         self.log = home / "pty.log"
         self.child.logfile_read = open(self.log, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        self.child.expect(r"Your AOS Process: \S*?([A-Za-z0-9_-]{43})")
+        self.child.expect(r"Your AOS Process: (?:\x1b\[[0-9;]*m)?([A-Za-z0-9_-]{43})")
         self.pid = self.child.match.group(1)
         self.wait_prompt()
 
@@ -80,12 +85,12 @@ def script(home: Path, *args: str, stdin: str | None = None) -> subprocess.Compl
 def test_eval_and_multiline_function(home):
     aos = Aos(home)
     try:
-        assert "2" in aos.run("1 + 1", r"\r\n2\r\n").split()
+        assert "2" in aos.run("1 + 1", value("2")).split()
         aos.child.sendline("function triple(x)")
         aos.child.sendline("  return x * 3")
         aos.child.sendline("end")
         aos.wait_prompt()
-        aos.run("triple(14)", r"\r\n42\r\n")
+        aos.run("triple(14)", value("42"))
         out = aos.run("error('kaboom')", "This error occurred")
         assert "kaboom" in out and "1 | error('kaboom')" in out
     finally:
@@ -126,7 +131,7 @@ def test_editor_and_dryrun(home):
         aos.child.send("\x7f")  # backspace on the empty line re-opens the previous one
         aos.child.send("\x7f7")  # ... and edits it: return n * 7
         aos.child.sendline("")
-        aos.run(".done", r"\r\n42\r\n")
+        aos.run(".done", value("42"))
         aos.child.sendline(".editor")
         aos.child.expect("editor mode")
         aos.child.sendline("Cancelled = true")
@@ -134,9 +139,9 @@ def test_editor_and_dryrun(home):
         aos.run("return Cancelled == nil", "true")
         aos.run("Counter = 1", r"\r\n")
         aos.run(".dryrun", "Dryrun Mode Engaged")
-        aos.run("Counter = Counter + 100; return Counter", r"\r\n101\r\n")
+        aos.run("Counter = Counter + 100; return Counter", value("101"))
         aos.run(".dryrun", "Dryrun Mode Disengaged")
-        aos.run("return Counter", r"\r\n1\r\n")
+        aos.run("return Counter", value("1"))
     finally:
         aos.close()
 
@@ -151,7 +156,7 @@ def test_live_message_keeps_half_typed_line(home):
         aos.child.expect(re.escape("Inbox:") + r"\S*2")  # the prompt was refreshed
         # finishing the line evaluates what was typed before the message arrived: it survived the redraw
         aos.child.sendline(" return half")
-        aos.child.expect(r"\r\ntyped\r\n")
+        aos.child.expect(value("typed"))
         aos.wait_prompt()
     finally:
         aos.close()
@@ -172,7 +177,7 @@ def test_history_survives_exit_and_restart(home):
         aos.wait_prompt()
         aos.child.send("garbage(((")
         aos.child.send("\x03")  # Ctrl-C clears the line
-        aos.run("return Remember", r"\r\nme\r\n")
+        aos.run("return Remember", value("me"))
         aos.child.send("\x04")  # Ctrl-D on an empty line exits
         aos.child.expect("Exiting")
         aos.child.expect(pexpect.EOF)

@@ -41,8 +41,8 @@ class ProcessHistory(History):
         return list(reversed(self._entries))
 
     def store_string(self, string: str) -> None:
-        if not string.strip():
-            return
+        if not string.strip() or string.strip() == ".exit":
+            return  # recalling .exit is never wanted
         if self._entries and self._entries[-1] == string:
             return
         self._entries.append(string)
