@@ -54,15 +54,35 @@ def time_cmd(cmd: list[str], env: dict) -> float:
     return time.perf_counter() - start
 
 
+def fill(home: Path, count: int) -> None:
+    """Give the process a history: `count` Eval messages that change its state."""
+    sys.path.insert(0, str(ROOT))
+    from aos_py.client import Client, load_wallet
+
+    wallet = load_wallet(home / "wallet.json")
+    client = Client.open(home / "node")
+    try:
+        pid = client.find_processes(wallet.address, "bench")[0]["id"]
+        ids = [client.send(wallet, pid, data=f"Counter = (Counter or 0) + {i}; Log = Log or {{}}; Log[#Log + 1] = {i}",
+                           tags=[("Action", "Eval")]) for i in range(count)]
+        client.wait_result(pid, ids[-1], timeout=600)
+    finally:
+        client.close()
+    print(f"process log filled with {count} messages")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--messages", type=int, default=500,
+                        help="messages put in the process's log first, so start-up includes loading real state")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aos-bench-") as tmp:
         home = Path(tmp)
         env = env_for(home)
         first = time_cmd([sys.executable, *aos_args(home, "bench", "--run", "return 1")], env)
         print(f"first run (wallet + node + spawn): {first:.3f} s (not part of the figure)")
+        fill(home, args.messages)
         base = [time_cmd([sys.executable, "-c", "import prompt_toolkit"], env) for _ in range(args.runs)]
         prompt = [time_prompt(home) for _ in range(args.runs)]
         run = [time_cmd([sys.executable, *aos_args(home, "bench", "--run", "return 1")], env)
