@@ -589,6 +589,53 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 
 typedef void (*rows_fn)(const mat_t *, uint32_t, int, const act_t *, float *);
 
+#ifdef __wasm_simd128__
+/* Prompt processing: one F32 row against 4 tokens, so each weight load serves four products. */
+static void row_f32_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
+    const float *W = (const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+    const float *x0 = a[0].f, *x1 = a[1].f, *x2 = a[2].f, *x3 = a[3].f;
+    v128_t a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+    uint32_t n = w->ne0, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        v128_t wv = wasm_v128_load(W + i);
+        a0 = MADD(wv, wasm_v128_load(x0 + i), a0);
+        a1 = MADD(wv, wasm_v128_load(x1 + i), a1);
+        a2 = MADD(wv, wasm_v128_load(x2 + i), a2);
+        a3 = MADD(wv, wasm_v128_load(x3 + i), a3);
+    }
+    float s0 = hsum4(a0), s1 = hsum4(a1), s2 = hsum4(a2), s3 = hsum4(a3);
+    for (; i < n; i++) {
+        s0 += W[i] * x0[i]; s1 += W[i] * x1[i]; s2 += W[i] * x2[i]; s3 += W[i] * x3[i];
+    }
+    y[r] = s0; y[m + r] = s1; y[2 * m + r] = s2; y[3 * m + r] = s3;
+}
+
+/* One Q8_0 row against 2 tokens: the widened weights are loaded once per block. */
+static void row_q8_0_x2(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
+    const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+    uint32_t nb = w->ne0 / QK8_0;
+    v128_t acc0 = wasm_f32x4_splat(0), acc1 = acc0;
+#pragma clang loop unroll(disable)
+    for (uint32_t i = 0; i < nb; i++) {
+        const int16_t *xa = a[0].qs16 + i * QK8_0, *xb = a[1].qs16 + i * QK8_0;
+        v128_t w0 = LOAD8X8_AT(&b[i], 2), w1 = LOAD8X8_AT(&b[i], 10), w2 = LOAD8X8_AT(&b[i], 18), w3 = LOAD8X8_AT(&b[i], 26);
+        v128_t s0 = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xa, 0));
+        s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xa, 16)));
+        s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xa, 32)));
+        s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(w3, LOAD_AT(xa, 48)));
+        v128_t s1 = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xb, 0));
+        s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xb, 16)));
+        s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xb, 32)));
+        s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w3, LOAD_AT(xb, 48)));
+        float dw = H2F(b[i].d);
+        acc0 = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(dw * a[0].d[i]), acc0);
+        acc1 = MADD(wasm_f32x4_convert_i32x4(s1), wasm_f32x4_splat(dw * a[1].d[i]), acc1);
+    }
+    y[r] = hsum4(acc0);
+    y[m + r] = hsum4(acc1);
+}
+#endif
+
 void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
     if (!h2f_ready) h2f_init();
     uint32_t n = w->ne0, m = w->ne1;
@@ -635,6 +682,23 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
         }
     }
     float tmp[4];
+#ifdef __wasm_simd128__
+    if (T > 1 && (w->type == GGML_F32 || w->type == GGML_Q8_0)) {
+        int step = w->type == GGML_F32 ? 4 : 2;
+        int Tb = T / step * step;
+        for (uint32_t r = 0; r < m; r++) {
+            for (int t = 0; t < Tb; t += step) {
+                if (step == 4) row_f32_x4(w, r, &acts[t], y + (size_t)t * m, m);
+                else row_q8_0_x2(w, r, &acts[t], y + (size_t)t * m, m);
+            }
+            for (int t = Tb; t < T; t++) {
+                fn(w, r, 1, &acts[t], tmp);
+                y[(size_t)t * m + r] = tmp[0];
+            }
+        }
+        return;
+    }
+#endif
     for (uint32_t r = 0; r < m; r += 4) {
         int nr = m - r < 4 ? (int)(m - r) : 4;
         for (int t = 0; t < T; t++) {
