@@ -212,3 +212,47 @@ def test_run_and_stdin_exit_codes(home):
     assert "5" in again.stdout.split()
     listed = script(home, "--list")
     assert listed.returncode == 0 and "scripted" in listed.stdout
+    pid = re.search(r"scripted\S*\s+([A-Za-z0-9_-]{43})", ANSI.sub("", listed.stdout)).group(1)
+    by_id = script(home, pid, "--run", "return Name .. ' ' .. Piped")
+    assert by_id.returncode == 0 and "scripted 5" in by_id.stdout
+
+
+def test_blueprint_loads_in_the_shell(home):
+    aos = Aos(home, "room")
+    try:
+        out = aos.run(".load-blueprint chatroom", "Loading...  chatroom")
+        assert "Loading...  chatroom" in out
+        aos.run("return #Members", value("0"))
+        out = aos.run(".load-blueprint nosuch", "valid blueprint")
+        assert "ERROR: .load-blueprint function requires a valid blueprint" in out
+    finally:
+        aos.close()
+
+
+def test_cron_ticks_show_live_after_monitor(home):
+    aos = Aos(home, "ticker", "--cron", "1-second")
+    try:
+        aos.run(".monitor", "Monitoring")
+        aos.child.expect(r"New Message From .*Action = .*Cron", timeout=20)
+        aos.run(".unmonitor", "Monitoring stopped")
+        aos.run(".pause", "Pausing Live Feed")
+        aos.run(".live", "Starting Live Feed")
+    finally:
+        aos.close()
+
+
+def test_watch_prints_another_process_output(home):
+    target = script(home, "watched", "--run", "return ao.id")
+    assert target.returncode == 0, target.stderr
+    pid = re.search(r"[A-Za-z0-9_-]{43}", ANSI.sub("", target.stdout)).group(0)
+    watcher = pexpect.spawn(sys.executable, ["-m", "aos_py", *base_args(home), "--watch", pid], env=aos_env(home),
+                            cwd=str(home), encoding="utf-8", timeout=TIMEOUT)
+    try:
+        watcher.expect(f"Watching: {pid}")
+        sent = script(home, "watcher-friend", "--run", f"Send({{Target = '{pid}', Action = 'Hello'}})")
+        assert sent.returncode == 0, sent.stderr
+        watcher.expect(r"New Message From .*Action = .*Hello")
+        watcher.sendintr()
+        watcher.expect(pexpect.EOF)
+    finally:
+        watcher.close(force=True)
