@@ -378,4 +378,9 @@ def build(signer, *, target: str | bytes | None = None, anchor: str | bytes | No
     owner = signer.owner
     sig = signer.sign(signature_data(signer.signature_type, owner, tgt, anc, raw_tags, body))
     raw = serialize(signer.signature_type, sig, owner, tgt, anc, raw_tags, len(tags), body)
-    return DataItem(signer.signature_type, sig, owner, tgt, anc, list(tags), body, raw_tags, raw)
+    item = DataItem(signer.signature_type, sig, owner, tgt, anc, tags, body, raw_tags, raw)
+    known = item.__dict__     # fill the cached properties we already know
+    known["owner_address"] = signer.address
+    if tgt:
+        known["target_id"] = target if isinstance(target, str) else b64url(tgt)
+    return item

@@ -65,8 +65,10 @@ class Scheduler:
             slot = Slot(0, now, local_height(now), first_chain(pid))
         else:
             ts = max(now, tail[1])
-            chain = b64url(hashlib.sha256(b64url_decode(tail[3]) + tail[5]).digest())
-            slot = Slot(tail[0] + 1, ts, max(local_height(ts), tail[4]), chain)
+            raw_chain = hashlib.sha256(b64url_decode(tail[3]) + tail[5]).digest()
+            slot = Slot(tail[0] + 1, ts, max(local_height(ts), tail[4]), b64url(raw_chain))
+            self._tails[pid] = [slot.nonce, ts, slot.chain, message_id, slot.height, raw_chain]
+            return slot
         self._tails[pid] = [slot.nonce, slot.timestamp, slot.chain, message_id, slot.height,
                             b64url_decode(slot.chain)]
         return slot
