@@ -50,10 +50,11 @@ def test_logits_match_reference(tmp_path, arch, qtype):
     e.stop()
 
 
-def test_incremental_decoding_equals_batch(tmp_path):
+@pytest.mark.parametrize("qtype", ["F32", "Q8_0", "Q4_K", "Q6_K"])
+def test_incremental_decoding_equals_batch(tmp_path, qtype):
     """Feeding tokens one at a time (KV cache) gives the same logits as one batch (more than one batch
-    block of the C engine, so the batching code path is covered)."""
-    path = write_model(tmp_path / "m.gguf", qtype="Q8_0", seed=5)
+    block of the C engine, so the prompt kernels and the batching code path are covered)."""
+    path = write_model(tmp_path / "m.gguf", qtype=qtype, seed=5)
     e = WasmEngine()
     e.load(path)
     tokens = e.tokenize(PROMPT * 5)

@@ -3,6 +3,7 @@
  * for F16 weights, quantized to Q8_0 blocks for Q4_0/Q8_0 weights and to Q8_K blocks for the K-quants, and the
  * integer block sums are exact, so results agree with llama.cpp up to float summation order. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llm.h"
@@ -634,6 +635,108 @@ static void row_q8_0_x2(const mat_t *w, uint32_t r, const act_t *a, float *y, ui
     y[r] = hsum4(acc0);
     y[m + r] = hsum4(acc1);
 }
+
+/* K-quant rows for prompt batches: the row is unpacked once into int8 values and integer scales, then every
+ * token runs plain int8 x int16 dot products. The integer sums are the same as in rows_q4_K / rows_q6_K, so
+ * batch and single-token results agree. */
+typedef struct {
+    int8_t *v;       /* n values: Q4_K nibble 0..15, Q6_K q - 32 */
+    int32_t *sc;     /* Q4_K: scale per 32; Q6_K: scale per 16 */
+    int32_t *mn;     /* Q4_K: min per 32 */
+    float *d, *dmin; /* per super-block */
+    uint32_t cap;
+} kunpack_t;
+static kunpack_t KU;
+
+static int kunpack_reserve(uint32_t n) {
+    if (KU.cap >= n) return 1;
+    free(KU.v); free(KU.sc); free(KU.mn); free(KU.d); free(KU.dmin);
+    KU.v = malloc(n + 64);
+    KU.sc = malloc((n / 16 + 1) * 4);
+    KU.mn = malloc((n / 32 + 1) * 4);
+    KU.d = malloc((n / QK_K + 1) * 4);
+    KU.dmin = malloc((n / QK_K + 1) * 4);
+    KU.cap = (KU.v && KU.sc && KU.mn && KU.d && KU.dmin) ? n : 0;
+    return KU.cap != 0;
+}
+
+static void kunpack_row(const mat_t *w, uint32_t r) {
+    const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+    uint32_t nb = w->ne0 / QK_K;
+    for (uint32_t i = 0; i < nb; i++) {
+        int8_t *v = KU.v + i * QK_K;
+        if (w->type == GGML_Q4_K) {
+            const block_q4_K *b = (const block_q4_K *)row + i;
+            KU.d[i] = H2F(b->d);
+            KU.dmin[i] = H2F(b->dmin);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, mn;
+                q4k_scale_min(j, b->scales, &sc, &mn);
+                KU.sc[i * 8 + j] = sc;
+                KU.mn[i * 8 + j] = mn;
+            }
+            for (int j = 0; j < 4; j++) {
+                const uint8_t *q = b->qs + 32 * j;
+                v128_t q0 = wasm_v128_load(q), q1 = wasm_v128_load(q + 16), m4 = wasm_i8x16_splat(0xF);
+                wasm_v128_store(v + 64 * j, wasm_v128_and(q0, m4));
+                wasm_v128_store(v + 64 * j + 16, wasm_v128_and(q1, m4));
+                wasm_v128_store(v + 64 * j + 32, wasm_u8x16_shr(q0, 4));
+                wasm_v128_store(v + 64 * j + 48, wasm_u8x16_shr(q1, 4));
+            }
+        } else {
+            const block_q6_K *b = (const block_q6_K *)row + i;
+            KU.d[i] = H2F(b->d);
+            for (int g = 0; g < 16; g++) KU.sc[i * 16 + g] = b->scales[g];
+            const v128_t m4 = wasm_i8x16_splat(0xF), m3 = wasm_i8x16_splat(3), o32 = wasm_i8x16_splat(32);
+            for (int c = 0; c < 2; c++) {
+                const uint8_t *ql = b->ql + 64 * c, *qh = b->qh + 32 * c;
+                for (int h = 0; h < 2; h++) {
+                    v128_t l0 = wasm_v128_load(ql + 16 * h), l1 = wasm_v128_load(ql + 32 + 16 * h);
+                    v128_t hh = wasm_v128_load(qh + 16 * h);
+                    int8_t *o = v + 128 * c + 16 * h;
+                    wasm_v128_store(o, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l0, m4), wasm_i8x16_shl(wasm_v128_and(hh, m3), 4)), o32));
+                    wasm_v128_store(o + 32, wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4)), o32));
+                    wasm_v128_store(o + 64, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 4), m3), 4)), o32));
+                    wasm_v128_store(o + 96, wasm_i8x16_sub(wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_i8x16_shl(wasm_u8x16_shr(hh, 6), 4)), o32));
+                }
+            }
+        }
+    }
+}
+
+/* 16 int8 values against 16 int16 activations */
+static inline v128_t dot16_v8_x16(const int8_t *v, const int16_t *x) {
+    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(LOAD8X8_AT(v, 0), LOAD_AT(x, 0)),
+                          wasm_i32x4_dot_i16x8(LOAD8X8_AT(v, 8), LOAD_AT(x, 16)));
+}
+
+static float kunpacked_dot(const mat_t *w, const act_t *a) {
+    uint32_t nb = w->ne0 / QK_K;
+    float sumf = 0.0f;
+    for (uint32_t i = 0; i < nb; i++) {
+        const int8_t *v = KU.v + i * QK_K;
+        const int16_t *x = a->qs16 + i * QK_K;
+        v128_t acc = wasm_i32x4_splat(0);
+        if (w->type == GGML_Q4_K) {
+#pragma clang loop unroll(disable)
+            for (int j = 0; j < 8; j++) {
+                v128_t s = wasm_i32x4_add(dot16_v8_x16(v + 32 * j, x + 32 * j), dot16_v8_x16(v + 32 * j + 16, x + 32 * j + 16));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(s, wasm_i32x4_splat(KU.sc[i * 8 + j])));
+            }
+            const int16_t *bs = a->bsums + i * (QK_K / 16);
+            int32_t summs = 0;
+            for (int j = 0; j < 8; j++) summs += KU.mn[i * 8 + j] * (bs[2 * j] + bs[2 * j + 1]);
+            float d = a->d[i] * KU.d[i], dmin = a->d[i] * KU.dmin[i];
+            sumf += d * (float)hsum4i(acc) - dmin * (float)summs;
+        } else {
+#pragma clang loop unroll(disable)
+            for (int g = 0; g < 16; g++)
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot16_v8_x16(v + 16 * g, x + 16 * g), wasm_i32x4_splat(KU.sc[i * 16 + g])));
+            sumf += (a->d[i] * KU.d[i]) * (float)hsum4i(acc);
+        }
+    }
+    return sumf;
+}
 #endif
 
 void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
@@ -695,6 +798,13 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
                 fn(w, r, 1, &acts[t], tmp);
                 y[(size_t)t * m + r] = tmp[0];
             }
+        }
+        return;
+    }
+    if (T > 1 && (w->type == GGML_Q4_K || w->type == GGML_Q6_K) && kunpack_reserve(n)) {
+        for (uint32_t r = 0; r < m; r++) {
+            kunpack_row(w, r);
+            for (int t = 0; t < T; t++) y[(size_t)t * m + r] = kunpacked_dot(w, &acts[t]);
         }
         return;
     }
