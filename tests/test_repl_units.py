@@ -346,3 +346,17 @@ def test_help_live_pause_exit_texts(tmp_path):
         dispatch(s, ".exit", ed)
     assert not dispatch(s, ".nosuch", ed)  # unknown dot-words go to the process as Lua
     assert client.sent == []
+
+
+def test_abandoned_eval_result_arrives_through_the_live_feed(tmp_path):
+    s, client, out = make_session(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    client.wait_result = interrupted
+    assert not s.evaluate("Slow()")
+    assert "Stopped waiting" in out.text
+    s.on_message({"process": "PID", "id": "id-1", "from": "ME", "action": "Eval",
+                  "result": {"Output": {"data": "finally done", "prompt": "P> "}}})
+    assert "finally done" in out.text

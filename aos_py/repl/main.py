@@ -220,9 +220,13 @@ def run(args: argparse.Namespace) -> int:
     from aos_py.repl.spinner import Spinner
 
     data_dir = data_dir_of(args.data_dir)
+    wallet_path = Path(args.wallet or os.environ.get("AOS_WALLET") or Path.home() / ".aos.json").expanduser()
+    new_wallet = not wallet_path.exists()
     with Spinner("[Starting AOS...]", enabled=False if scripted else None):
         wallet = load_wallet(args.wallet)
         client = Client.open(data_dir)
+    if new_wallet and wallet_path.exists():
+        print(render.colour(f"Created a new wallet: {wallet_path}", render.GRAY), file=sys.stderr)
     try:
         if args.list:
             print(render.process_table(client.find_processes(wallet.address)))

@@ -39,6 +39,7 @@ class Session:
         self.live = True
         self._held: list[str] = []
         self._sent: set[str] = set()
+        self._abandoned: set[str] = set()
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self.on_prompt_change: Callable[[], None] | None = None
@@ -81,6 +82,7 @@ class Session:
                     return self.client.wait_result(self.process_id, mid, timeout=WAIT_SLICE)
                 except KeyboardInterrupt:
                     self._sent.discard(mid)
+                    self._abandoned.add(mid)
                     raise
                 except Exception as exc:
                     if not _is_timeout(exc):
@@ -155,6 +157,8 @@ class Session:
 
     def is_own(self, event: dict) -> bool:
         """Our own Evals are printed by evaluate(); the live feed shows everything else."""
+        if event.get("id") in self._abandoned:
+            return False
         if event.get("id") in self._sent:
             return True
         return event.get("from") == self.wallet.address and event.get("action") == "Eval"
@@ -166,7 +170,12 @@ class Session:
             return
         result = event.get("result") or {}
         self._set_prompt(result)
-        text = live_text(result)
+        if event.get("id") in self._abandoned:  # an Eval we stopped waiting for: show its outcome now
+            self._abandoned.discard(event.get("id"))
+            error = result.get("Error")
+            text = render.strip_ansi(str(error)) if error else render.output_text(result)
+        else:
+            text = live_text(result)
         if not text:
             return
         if not self.live:
