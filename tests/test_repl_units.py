@@ -360,3 +360,10 @@ def test_abandoned_eval_result_arrives_through_the_live_feed(tmp_path):
     s.on_message({"process": "PID", "id": "id-1", "from": "ME", "action": "Eval",
                   "result": {"Output": {"data": "finally done", "prompt": "P> "}}})
     assert "finally done" in out.text
+
+
+def test_dot_commands_and_blueprint_names_complete():
+    comp = ProcessCompleter(lambda path: [], ["token", "chat", "chatroom"])
+    assert [c.text for c in comp.get_completions(Document(".load"), None)] == [".load-blueprint"]
+    assert [c.text for c in comp.get_completions(Document(".load-blueprint ch"), None)] == ["chat", "chatroom"]
+    assert [c.text for c in comp.get_completions(Document(".ed"), None)] == [".editor"]

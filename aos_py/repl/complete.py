@@ -60,11 +60,26 @@ def split_target(text_before_cursor: str) -> tuple[str, str] | None:
     return m.group(1).rstrip(".:"), m.group(2) or ""
 
 
+DOT_COMMANDS = (".help", ".load", ".load-blueprint", ".editor", ".dryrun", ".monitor", ".unmonitor", ".live",
+                ".pause", ".pad", ".update", ".exit")
+
+
+def dot_completions(text: str, blueprints: Iterable[str]) -> list[tuple[str, int]]:
+    """(completion, start offset) for a dot-command line: command names, then blueprint names."""
+    if " " not in text:
+        return [(c, -len(text)) for c in DOT_COMMANDS if c.startswith(text) and c != text]
+    word, _, rest = text.partition(" ")
+    if word == ".load-blueprint" and " " not in rest:
+        return [(b, -len(rest)) for b in blueprints if b.startswith(rest) and b != rest]
+    return []
+
+
 class ProcessCompleter(Completer):
     """Completes from `fetch(path) -> list of key names` (the process's answer), cached per path."""
 
-    def __init__(self, fetch: Callable[[str], list[str]]) -> None:
+    def __init__(self, fetch: Callable[[str], list[str]], blueprints: Iterable[str] = ()) -> None:
         self.fetch = fetch
+        self.blueprints = list(blueprints)
         self._cache: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
@@ -88,6 +103,8 @@ class ProcessCompleter(Completer):
 
     def get_completions(self, document: Document, complete_event) -> Iterable[Completion]:
         if document.text.lstrip().startswith("."):
+            for text, start in dot_completions(document.text_before_cursor.lstrip(), self.blueprints):
+                yield Completion(text, start_position=start)
             return
         target = split_target(document.text_before_cursor)
         if target is None:

@@ -15,7 +15,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from aos_py.repl import render
-from aos_py.repl.commands import EditorState, ExitShell, dispatch, editor_line
+from aos_py.repl.commands import EditorState, ExitShell, blueprint_names, dispatch, editor_line
 from aos_py.repl.complete import ProcessCompleter, keys_snippet, parse_keys
 from aos_py.repl.history import ProcessHistory, history_path
 from aos_py.repl.session import Session
@@ -75,7 +75,7 @@ class Repl:
         self.session = session
         self.editor = EditorState()
         self._default = ""
-        self.completer = ProcessCompleter(self._fetch_keys)
+        self.completer = ProcessCompleter(self._fetch_keys, blueprint_names())
         self.history = ProcessHistory(history_path(session.data_dir, session.process_id))
         self.ptk: PromptSession = PromptSession(
             history=self.history,
