@@ -492,7 +492,16 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
             (void)xq;
             const int16_t *bs = a->bsums + i * (QK_K / 16);
             uint8_t sc[8], mn[8];
-            for (int j = 0; j < 8; j++) q4k_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+            {
+                uint32_t w0, w1, w2, t;
+                memcpy(&w0, b[i].scales, 4);
+                memcpy(&w1, b[i].scales + 4, 4);
+                memcpy(&w2, b[i].scales + 8, 4);
+                t = w0 & 0x3f3f3f3fu; memcpy(sc, &t, 4);
+                t = w1 & 0x3f3f3f3fu; memcpy(mn, &t, 4);
+                t = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4); memcpy(sc + 4, &t, 4);
+                t = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4); memcpy(mn + 4, &t, 4);
+            }
             int32_t summs = 0;
             for (int j = 0; j < 8; j++) summs += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
             int32_t sumi = 0;
@@ -500,13 +509,21 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 #ifdef __wasm_simd128__
             const v128_t m4 = wasm_i8x16_splat(0xF);
             v128_t acc = wasm_i32x4_splat(0);
+            const int16_t *x16 = a->qs16 + i * QK_K;
 #pragma clang loop unroll(disable)
-            for (int j = 0; j < 4; j++) {
-                v128_t q0 = wasm_v128_load(q + 32 * j), q1 = wasm_v128_load(q + 32 * j + 16);
-                const int16_t *x16 = a->qs16 + i * QK_K + 64 * j;
-                v128_t s_lo = wasm_i32x4_add(dot_w8_x16(wasm_v128_and(q0, m4), x16), dot_w8_x16(wasm_v128_and(q1, m4), x16 + 16));
+            for (int j = 0; j < 4; j++, q += 32, x16 += 64) {
+                v128_t q0 = LOAD_AT(q, 0), q1 = LOAD_AT(q, 16);
+                v128_t l0 = wasm_v128_and(q0, m4), l1 = wasm_v128_and(q1, m4);
+                v128_t s_lo = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(l0), LOAD_AT(x16, 0));
+                s_lo = wasm_i32x4_add(s_lo, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(l0), LOAD_AT(x16, 16)));
+                s_lo = wasm_i32x4_add(s_lo, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(l1), LOAD_AT(x16, 32)));
+                s_lo = wasm_i32x4_add(s_lo, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(l1), LOAD_AT(x16, 48)));
                 acc = wasm_i32x4_add(acc, wasm_i32x4_mul(s_lo, wasm_i32x4_splat(sc[2 * j])));
-                v128_t s_hi = wasm_i32x4_add(dot_w8_x16(wasm_u8x16_shr(q0, 4), x16 + 32), dot_w8_x16(wasm_u8x16_shr(q1, 4), x16 + 48));
+                v128_t h0 = wasm_u8x16_shr(q0, 4), h1 = wasm_u8x16_shr(q1, 4);
+                v128_t s_hi = wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(h0), LOAD_AT(x16, 64));
+                s_hi = wasm_i32x4_add(s_hi, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(h0), LOAD_AT(x16, 80)));
+                s_hi = wasm_i32x4_add(s_hi, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_low_u8x16(h1), LOAD_AT(x16, 96)));
+                s_hi = wasm_i32x4_add(s_hi, wasm_i32x4_dot_i16x8(wasm_u16x8_extend_high_u8x16(h1), LOAD_AT(x16, 112)));
                 acc = wasm_i32x4_add(acc, wasm_i32x4_mul(s_hi, wasm_i32x4_splat(sc[2 * j + 1])));
             }
             sumi = hsum4i(acc);
