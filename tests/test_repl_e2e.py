@@ -223,6 +223,8 @@ def test_blueprint_loads_in_the_shell(home):
         out = aos.run(".load-blueprint chatroom", "Loading...  chatroom")
         assert "Loading...  chatroom" in out
         aos.run("return #Members", value("0"))
+        aos.run(".load-blueprint token", "Loading...  token")
+        aos.run("return Balances[ao.id]", value("10000" + "0" * 12))
         out = aos.run(".load-blueprint nosuch", "valid blueprint")
         assert "ERROR: .load-blueprint function requires a valid blueprint" in out
     finally:
