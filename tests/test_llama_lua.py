@@ -149,3 +149,18 @@ def test_unknown_engine_kind_is_a_clear_error(models) -> None:
     err = p.error("Llama = require('llama')")
     assert "unknown llama engine 'gpu9000' configured" in err
     assert p.ok("return 6 * 7") == "42", "the process survives"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_joker_flow_with_the_demo_model(kind: str, models) -> None:
+    """The Llama Joker's call: Phi-3 prompt, run(40); the answer ends at <|end|> and next() then gives nil."""
+    from aos_py.inference.demo import demo_model_path
+
+    p = Process(kind, {**models, "DEMO": str(demo_model_path())})
+    p.ok("Llama = require('llama'); Llama.logLevel = 4; Llama.load('/data/DEMO')")
+    prompt = ("<|system|>\\nTell a joke on the given topic, on one line<|end|>\\n<|user|>\\nTopic: llamas<|end|>\\n"
+              "<|assistant|>\\n")
+    joke = p.ok(f"Llama.setPrompt('{prompt}'); return Llama.run(40)")
+    assert "llama" in joke.lower() and "\n" not in joke and "<|end|>" not in joke, joke
+    assert p.ok("return tostring(Llama.next())") == "nil", "generation has ended"
+    assert p.ok("return Llama.run(5)") == "", "run after the end gives the empty string"

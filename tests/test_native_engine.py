@@ -162,3 +162,13 @@ def test_token_ids_out_of_range_are_refused(model) -> None:
     with pytest.raises(EngineError, match="outside the vocabulary"):
         e.eval_tokens([10**6])
     assert e.n_past() == 0
+
+
+def test_run_stops_at_end_of_generation() -> None:
+    from aos_py.inference.demo import demo_model_path
+
+    e = engine(demo_model_path())
+    e.set_prompt("<|user|>\nHello!<|end|>\n<|assistant|>\n")
+    text = e.run(200)
+    assert 0 < len(text) < 200 and e.n_past() < 60, "stopped at <|end|>, far before 200 pieces"
+    assert e.next() is None and e.run(3) == ""
