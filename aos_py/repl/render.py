@@ -168,7 +168,7 @@ HELP_LINES = [
     ".help                    show this help",
     ".load <file.lua>         bundle a Lua file and its local requires into one Eval",
     ".load-blueprint <name>   load a blueprint (apm, token, chat, chatroom, voting, staking, arena)",
-    ".editor                  multi-line mode: .done submits, .cancel drops, .delete removes a line, .print shows",
+    ".editor                  multi-line mode: .done sends, .cancel drops, .delete, .print",
     ".dryrun                  toggle dry-run mode: evaluate without saving state",
     ".monitor / .unmonitor    start / stop cron ticks for this process",
     ".live / .pause           resume / pause live messages",
@@ -176,7 +176,7 @@ HELP_LINES = [
     ".update                  check the process library version",
     ".exit                    leave (Ctrl-D works too; Ctrl-C clears the line)",
     "",
-    "Lua lines continue automatically while a chunk is incomplete; Tab completes names from the process.",
+    "An unfinished Lua chunk continues on the next line; Tab completes names from the process.",
     "Docs: https://cookbook_ao.g8way.io",
 ]
 
