@@ -144,7 +144,9 @@ def box(title: str, lines: list[str], width: int | None = None) -> str:
         if len(strip_ansi(line)) <= inner_max or ANSI_RE.search(line):
             wrapped.append(line)
         else:
-            wrapped.extend(textwrap.wrap(line, inner_max) or [""])
+            gap = re.search(r"\S {2,}(?=\S)", line)
+            indent = " " * (gap.end() if gap and gap.end() < inner_max // 2 else 0)
+            wrapped.extend(textwrap.wrap(line, inner_max, subsequent_indent=indent) or [""])
     inner = width or max([len(strip_ansi(x)) for x in wrapped] + [len(title) + 2])
     top = f"╭─ {title} " + "─" * max(0, inner - len(title) - 1) + "╮"
     body = [f"│ {x}{' ' * (inner - len(strip_ansi(x)))} │" for x in wrapped]
