@@ -1,0 +1,830 @@
+-- bint: fixed-width two's complement integers of any multiple of 32 bits, the
+-- API of lua-bint 0.5.1 as aos programs use it (token balances are bint(256)).
+--
+--   local bint = require('.bint')(256)
+--   tostring(bint('123456789012345678901234567890') + 1)
+--
+-- A value is a table of 32-bit words, least significant first (so printing it
+-- or json-encoding it shows the word array, as in aos). Arithmetic wraps modulo
+-- 2^bits. `/` and `^` give Lua floats; use bint.ipow for integer powers. Mixed
+-- operations with an integer (or integral float) convert it to a bint; with any
+-- other number they fall back to float arithmetic.
+
+local math_type, tointeger, floor = math.type, math.tointeger, math.floor
+local type, getmetatable, setmetatable, error, tostring = type, getmetatable, setmetatable, error, tostring
+local concat, byte, char, format = table.concat, string.byte, string.char, string.format
+
+local WORDBITS = 32
+local M32 = 0xFFFFFFFF
+
+local memo = {}
+
+local function newclass(bits)
+  local n = bits // WORDBITS
+  local TOPBIT = 1 << (WORDBITS - 1)
+
+  local bint = {}
+  bint.__index = bint
+  bint.bits = bits
+
+  local function raw()
+    return setmetatable({}, bint)
+  end
+
+  local function isbint(x)
+    return getmetatable(x) == bint
+  end
+
+  local function copy(x)
+    local z = raw()
+    for i = 1, n do z[i] = x[i] end
+    return z
+  end
+
+  -- word constructors ---------------------------------------------------------
+
+  local function fromint(v)
+    -- a Lua integer, sign-extended to the full width
+    local z = raw()
+    z[1] = v & M32
+    if n > 1 then z[2] = (v >> 32) & M32 end
+    local fill = v < 0 and M32 or 0
+    for i = 3, n do z[i] = fill end
+    return z
+  end
+
+  local function setzero(z)
+    for i = 1, n do z[i] = 0 end
+    return z
+  end
+
+  function bint.zero() return setzero(raw()) end
+
+  function bint.one()
+    local z = setzero(raw())
+    z[1] = 1
+    return z
+  end
+
+  function bint.maxinteger()
+    local z = raw()
+    for i = 1, n - 1 do z[i] = M32 end
+    z[n] = M32 >> 1
+    return z
+  end
+
+  function bint.mininteger()
+    local z = setzero(raw())
+    z[n] = TOPBIT
+    return z
+  end
+
+  -- in-place helpers on word arrays ------------------------------------------
+
+  local function iszero(x)
+    for i = 1, n do if x[i] ~= 0 then return false end end
+    return true
+  end
+
+  local function isneg(x) return x[n] & TOPBIT ~= 0 end
+
+  local function negate(z) -- in place: z = -z
+    local carry = 1
+    for i = 1, n do
+      local v = ((~z[i]) & M32) + carry
+      z[i] = v & M32
+      carry = v >> 32
+    end
+    return z
+  end
+
+  -- z = z * m + a for small m, a (m < 2^31, a < 2^32), in place
+  local function mulsmall_add(z, m, a)
+    local carry = a
+    for i = 1, n do
+      local v = z[i] * m + carry
+      z[i] = v & M32
+      carry = v >> 32
+    end
+    return z
+  end
+
+  -- z = z // d in place for 0 < d < 2^31; returns the remainder (z unsigned)
+  local function divsmall(z, d)
+    local rem = 0
+    for i = n, 1, -1 do
+      local cur = (rem << 32) | z[i]
+      z[i] = cur // d
+      rem = cur % d
+    end
+    return rem
+  end
+
+  local function ucompare(x, y) -- -1, 0, 1 as unsigned values
+    for i = n, 1, -1 do
+      local a, b = x[i], y[i]
+      if a ~= b then return a < b and -1 or 1 end
+    end
+    return 0
+  end
+
+  local function scompare(x, y)
+    local nx, ny = isneg(x), isneg(y)
+    if nx ~= ny then return nx and -1 or 1 end
+    return ucompare(x, y)
+  end
+
+  -- conversions ---------------------------------------------------------------
+
+  -- Integral floats beyond the 64-bit range still convert exactly (via their
+  -- decimal expansion); other floats do not.
+  local frombase
+
+  function bint.frominteger(x)
+    if math_type(x) == "integer" then return fromint(x) end
+    if math_type(x) == "float" and x == floor(x) and x - x == 0 then
+      local i = tointeger(x)
+      if i then return fromint(i) end
+      return frombase(format("%.0f", x), 10)
+    end
+    return nil
+  end
+
+  function bint.fromuinteger(x)
+    local i = tointeger(x)
+    if i == nil then return nil end
+    local z = setzero(raw())
+    z[1] = i & M32
+    if n > 1 then z[2] = (i >> 32) & M32 end
+    return z
+  end
+
+  local DIGITS = {}
+  for i = 0, 9 do DIGITS[byte("0") + i] = i end
+  for i = 0, 25 do
+    DIGITS[byte("a") + i] = 10 + i
+    DIGITS[byte("A") + i] = 10 + i
+  end
+
+  -- Digits in base 2..36 with an optional sign; nil when not a number.
+  frombase = function(s, base)
+    if type(s) ~= "string" then return nil end
+    base = base or 10
+    if math_type(base) ~= "integer" or base < 2 or base > 36 then
+      error("base must be an integer from 2 to 36", 2)
+    end
+    local sign, digits = s:match("^([-+]?)([%w]+)$")
+    if not digits then return nil end
+    local z = setzero(raw())
+    -- gather several digits per word step
+    local step, mul = 1, base
+    while mul * base < (1 << 31) do
+      step = step + 1
+      mul = mul * base
+    end
+    local len = #digits
+    local i = 1
+    while i <= len do
+      local j = i + step - 1
+      if j > len then j = len end
+      local acc, m = 0, 1
+      for k = i, j do
+        local d = DIGITS[byte(digits, k)]
+        if d == nil or d >= base then return nil end
+        acc = acc * base + d
+        m = m * base
+      end
+      mulsmall_add(z, m, acc)
+      i = j + 1
+    end
+    if sign == "-" then negate(z) end
+    return z
+  end
+  bint.frombase = frombase
+
+  function bint.fromstring(s)
+    if type(s) ~= "string" then return nil end
+    local sign, body = s:match("^([-+]?)0[xX](%w+)$")
+    if body then
+      local z = frombase(body, 16)
+      if z and sign == "-" then negate(z) end
+      return z
+    end
+    sign, body = s:match("^([-+]?)0[bB](%w+)$")
+    if body then
+      local z = frombase(body, 2)
+      if z and sign == "-" then negate(z) end
+      return z
+    end
+    return frombase(s, 10)
+  end
+
+  -- A bint for x (a bint is returned as is, or copied when clone is set),
+  -- or nil when x is not an integer value.
+  local function tobint(x, clone)
+    if isbint(x) then
+      if clone then return copy(x) end
+      return x
+    end
+    if type(x) == "number" then return bint.frominteger(x) end
+    return nil
+  end
+  bint.tobint = tobint
+
+  function bint.parse(x, clone)
+    local z = tobint(x, clone)
+    if z == nil and type(x) == "string" then z = bint.fromstring(x) end
+    if z == nil then return x end
+    return z
+  end
+
+  function bint.new(x)
+    local z
+    if isbint(x) then
+      z = copy(x)
+    elseif type(x) == "number" then
+      z = bint.frominteger(x)
+    elseif type(x) == "string" then
+      z = bint.fromstring(x)
+    end
+    if z == nil then error("value cannot be represented by a bint", 2) end
+    return z
+  end
+
+  local function checkbint(x, level)
+    local z = tobint(x)
+    if z == nil then error("value cannot be represented by a bint", level or 3) end
+    return z
+  end
+
+  -- The low 64 bits as a Lua integer (wrapping).
+  function bint.tointeger(x)
+    if isbint(x) then
+      local v = x[1]
+      if n > 1 then v = v | (x[2] << 32) elseif isneg(x) then v = v - (1 << 32) end
+      return v
+    end
+    if type(x) == "number" then return tointeger(x) end
+    return nil
+  end
+  bint.touinteger = bint.tointeger
+
+  local DEC_CHUNK = 1000000000
+
+  -- Digits of x in base 2..36; signed (with '-') for base 10 unless unsigned
+  -- is given, two's complement for other bases unless unsigned == false.
+  function bint.tobase(x, base, unsigned)
+    x = checkbint(x)
+    base = base or 10
+    if math_type(base) ~= "integer" or base < 2 or base > 36 then
+      error("base must be an integer from 2 to 36", 2)
+    end
+    if unsigned == nil then unsigned = base ~= 10 end
+    local z = copy(x)
+    local neg = false
+    if not unsigned and isneg(z) then
+      neg = true
+      negate(z)
+    end
+    if iszero(z) then return "0" end
+    local step, chunk = 1, base
+    while chunk * base < (1 << 31) do
+      step = step + 1
+      chunk = chunk * base
+    end
+    if base == 10 then step, chunk = 9, DEC_CHUNK end
+    local parts = {}
+    while not iszero(z) do
+      local r = divsmall(z, chunk)
+      local digits = {}
+      for k = step, 1, -1 do
+        local d = r % base
+        digits[k] = d < 10 and char(48 + d) or char(87 + d)
+        r = r // base
+      end
+      parts[#parts + 1] = concat(digits)
+    end
+    local s = {}
+    for k = #parts, 1, -1 do s[#s + 1] = parts[k] end
+    local out = concat(s):gsub("^0+", "")
+    if neg then out = "-" .. out end
+    return out
+  end
+
+  -- x as a Lua integer when it fits in 64 bits, else the nearest float.
+  function bint.tonumber(x)
+    if isbint(x) then
+      local neg = isneg(x)
+      local fits = true
+      local fill = neg and M32 or 0
+      for i = 3, n do
+        if x[i] ~= fill then fits = false break end
+      end
+      if fits and n >= 2 then
+        local top = x[2] & TOPBIT ~= 0
+        if top ~= neg then fits = false end
+      end
+      if fits then return bint.tointeger(x) end
+      return tonumber(bint.tobase(x, 10)) + 0.0
+    end
+    return x
+  end
+  local tonum = bint.tonumber
+
+  -- Little/big-endian byte strings of the full width.
+  function bint.tole(x, trim)
+    x = checkbint(x)
+    local out = {}
+    for i = 1, n do out[i] = string.pack("<I4", x[i]) end
+    local s = concat(out)
+    if trim then s = s:gsub("\0+$", "") end
+    return s
+  end
+
+  function bint.tobe(x, trim)
+    local s = bint.tole(x):reverse()
+    if trim then s = s:gsub("^\0+", "") end
+    return s
+  end
+
+  function bint.fromle(s)
+    local z = setzero(raw())
+    for i = 1, math.min(#s, n * 4) do
+      local w = (i - 1) // 4 + 1
+      z[w] = z[w] | (byte(s, i) << (8 * ((i - 1) % 4)))
+    end
+    return z
+  end
+
+  function bint.frombe(s)
+    return bint.fromle(s:reverse())
+  end
+
+  -- predicates ----------------------------------------------------------------
+
+  function bint.isbint(x) return isbint(x) end
+
+  function bint.type(x)
+    if isbint(x) then return "bint" end
+    return math_type(x)
+  end
+
+  function bint.isintegral(x)
+    return isbint(x) or math_type(x) == "integer" or (math_type(x) == "float" and x == floor(x))
+  end
+
+  function bint.isnumeric(x)
+    return isbint(x) or type(x) == "number"
+  end
+
+  function bint.iszero(x)
+    if isbint(x) then return iszero(x) end
+    return x == 0
+  end
+
+  function bint.isone(x)
+    if isbint(x) then
+      if x[1] ~= 1 then return false end
+      for i = 2, n do if x[i] ~= 0 then return false end end
+      return true
+    end
+    return x == 1
+  end
+
+  function bint.isminusone(x)
+    if isbint(x) then
+      for i = 1, n do if x[i] ~= M32 then return false end end
+      return true
+    end
+    return x == -1
+  end
+
+  function bint.isneg(x)
+    if isbint(x) then return isneg(x) end
+    return x < 0
+  end
+
+  function bint.ispos(x)
+    if isbint(x) then return not isneg(x) and not iszero(x) end
+    return x > 0
+  end
+
+  function bint.iseven(x)
+    if isbint(x) then return x[1] & 1 == 0 end
+    return x % 2 == 0
+  end
+
+  function bint.isodd(x)
+    if isbint(x) then return x[1] & 1 == 1 end
+    return x % 2 == 1
+  end
+
+  -- arithmetic ----------------------------------------------------------------
+
+  local function add(x, y)
+    local z = raw()
+    local carry = 0
+    for i = 1, n do
+      local v = x[i] + y[i] + carry
+      z[i] = v & M32
+      carry = v >> 32
+    end
+    return z
+  end
+
+  local function sub(x, y)
+    local z = raw()
+    local borrow = 0
+    for i = 1, n do
+      local v = x[i] - y[i] - borrow
+      if v < 0 then
+        z[i] = v + (1 << 32)
+        borrow = 1
+      else
+        z[i] = v
+        borrow = 0
+      end
+    end
+    return z
+  end
+
+  local function mul(x, y)
+    local z = setzero(raw())
+    for i = 1, n do
+      local a = x[i]
+      if a ~= 0 then
+        local carry = 0
+        for j = 1, n - i + 1 do
+          local k = i + j - 1
+          local p = a * y[j] -- the unsigned 64-bit product, bit for bit
+          local lo = (p & M32) + z[k] + carry
+          carry = (p >> 32) + (lo >> 32)
+          z[k] = lo & M32
+        end
+      end
+    end
+    return z
+  end
+
+  -- shift left / right (logical) by s >= 0 bits, new value
+  local function shl(x, s)
+    local z = setzero(raw())
+    if s >= bits then return z end
+    local w, b = s // WORDBITS, s % WORDBITS
+    for i = n, w + 1, -1 do
+      local v = x[i - w] << b
+      if b > 0 and i - w - 1 >= 1 then v = v | (x[i - w - 1] >> (WORDBITS - b)) end
+      z[i] = v & M32
+    end
+    return z
+  end
+
+  local function shr(x, s)
+    local z = setzero(raw())
+    if s >= bits then return z end
+    local w, b = s // WORDBITS, s % WORDBITS
+    for i = 1, n - w do
+      local v = x[i + w] >> b
+      if b > 0 and i + w + 1 <= n then v = v | (x[i + w + 1] << (WORDBITS - b)) end
+      z[i] = v & M32
+    end
+    return z
+  end
+
+  local function bitlength(x)
+    for i = n, 1, -1 do
+      local v = x[i]
+      if v ~= 0 then
+        local b = 0
+        while v ~= 0 do v = v >> 1; b = b + 1 end
+        return (i - 1) * WORDBITS + b
+      end
+    end
+    return 0
+  end
+
+  -- Unsigned quotient and remainder (both new values).
+  local function udivmod(x, y)
+    if iszero(y) then error("attempt to divide by zero", 3) end
+    local small = true
+    for i = 2, n do if y[i] ~= 0 then small = false break end end
+    if small and y[1] < (1 << 31) then
+      local q = copy(x)
+      local r = divsmall(q, y[1])
+      local rz = setzero(raw())
+      rz[1] = r
+      return q, rz
+    end
+    if ucompare(x, y) < 0 then return setzero(raw()), copy(x) end
+    local q = setzero(raw())
+    local r = setzero(raw())
+    for b = bitlength(x) - 1, 0, -1 do
+      -- r = (r << 1) | bit b of x
+      local carry = (x[b // WORDBITS + 1] >> (b % WORDBITS)) & 1
+      for i = 1, n do
+        local v = (r[i] << 1) | carry
+        carry = v >> 32
+        r[i] = v & M32
+      end
+      if carry ~= 0 or ucompare(r, y) >= 0 then
+        local borrow = 0
+        for i = 1, n do
+          local v = r[i] - y[i] - borrow
+          if v < 0 then r[i] = v + (1 << 32); borrow = 1 else r[i] = v; borrow = 0 end
+        end
+        local wi = b // WORDBITS + 1
+        q[wi] = q[wi] | (1 << (b % WORDBITS))
+      end
+    end
+    return q, r
+  end
+
+  local function absval(x)
+    if isneg(x) then return negate(copy(x)) end
+    return x
+  end
+
+  function bint.udivmod(x, y)
+    return udivmod(checkbint(x), checkbint(y))
+  end
+  function bint.udiv(x, y) return (udivmod(checkbint(x), checkbint(y))) end
+  function bint.umod(x, y)
+    local _, r = udivmod(checkbint(x), checkbint(y))
+    return r
+  end
+
+  -- Truncated division: the quotient rounds toward zero, the remainder has x's sign.
+  function bint.tdivmod(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if not (ix and iy) then
+      local a, b = tonum(x), tonum(y)
+      local q = a / b
+      q = q < 0 and math.ceil(q) or floor(q)
+      return q, math.fmod(a, b)
+    end
+    local q, r = udivmod(absval(ix), absval(iy))
+    if isneg(ix) ~= isneg(iy) then negate(q) end
+    if isneg(ix) then negate(r) end
+    return q, r
+  end
+  function bint.tdiv(x, y) return (bint.tdivmod(x, y)) end
+  function bint.tmod(x, y)
+    local _, r = bint.tdivmod(x, y)
+    return r
+  end
+
+  -- Floor division: the quotient rounds down, the remainder has y's sign.
+  function bint.idivmod(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if not (ix and iy) then
+      local a, b = tonum(x), tonum(y)
+      return a // b, a % b
+    end
+    local q, r = udivmod(absval(ix), absval(iy))
+    local nx, ny = isneg(ix), isneg(iy)
+    if nx ~= ny then
+      negate(q)
+      if not iszero(r) then
+        q = sub(q, bint.one())
+        r = sub(absval(iy), r)
+      end
+    end
+    if ny and not iszero(r) then negate(r) end
+    return q, r
+  end
+
+  local function binop(intop, numop)
+    return function(x, y)
+      local ix, iy = tobint(x), tobint(y)
+      if ix and iy then return intop(ix, iy) end
+      return numop(tonum(x), tonum(y))
+    end
+  end
+
+  bint.__add = binop(add, function(a, b) return a + b end)
+  bint.__sub = binop(sub, function(a, b) return a - b end)
+  bint.__mul = binop(mul, function(a, b) return a * b end)
+  bint.__idiv = function(x, y) return (bint.idivmod(x, y)) end
+  bint.__mod = function(x, y)
+    local _, r = bint.idivmod(x, y)
+    return r
+  end
+  bint.__div = function(x, y) return tonum(x) / tonum(y) end
+  bint.__pow = function(x, y) return tonum(x) ^ tonum(y) end
+  bint.__unm = function(x) return negate(copy(x)) end
+
+  function bint.add(x, y) return bint.__add(x, y) end
+  function bint.sub(x, y) return bint.__sub(x, y) end
+  function bint.mul(x, y) return bint.__mul(x, y) end
+
+  function bint.abs(x)
+    local ix = tobint(x)
+    if ix then return copy(absval(ix)) end
+    return math.abs(x)
+  end
+
+  function bint.inc(x)
+    local ix = tobint(x)
+    if ix then return add(ix, bint.one()) end
+    return x + 1
+  end
+
+  function bint.dec(x)
+    local ix = tobint(x)
+    if ix then return sub(ix, bint.one()) end
+    return x - 1
+  end
+
+  function bint.floor(x)
+    if isbint(x) then return copy(x) end
+    return bint.new(floor(x))
+  end
+
+  function bint.ceil(x)
+    if isbint(x) then return copy(x) end
+    return bint.new(math.ceil(x))
+  end
+
+  -- x^y for an integer y >= 0, wrapping.
+  function bint.ipow(x, y)
+    x = checkbint(x)
+    y = checkbint(y)
+    if isneg(y) then error("exponent must be non-negative", 2) end
+    local result = bint.one()
+    local base = copy(x)
+    local e = copy(y)
+    while not iszero(e) do
+      if e[1] & 1 == 1 then result = mul(result, base) end
+      e = shr(e, 1)
+      if not iszero(e) then base = mul(base, base) end
+    end
+    return result
+  end
+
+  -- x^y mod m (unsigned).
+  function bint.upowmod(x, y, m)
+    x, y, m = checkbint(x), checkbint(y), checkbint(m)
+    if bint.isone(m) then return bint.zero() end
+    local result = bint.one()
+    local _, base = udivmod(x, m)
+    local e = copy(y)
+    -- operands below m may overflow the width when multiplied: work in
+    -- double width
+    local wide = memo[bits * 2] or newclass(bits * 2)
+    memo[bits * 2] = wide
+    local function mulmod(a, b)
+      local wa, wb, wm = wide.fromle(bint.tole(a)), wide.fromle(bint.tole(b)), wide.fromle(bint.tole(m))
+      local _, r = wide.udivmod(wa * wb, wm)
+      return bint.fromle(wide.tole(r))
+    end
+    while not iszero(e) do
+      if e[1] & 1 == 1 then result = mulmod(result, base) end
+      e = shr(e, 1)
+      base = mulmod(base, base)
+    end
+    return result
+  end
+
+  -- bitwise ---------------------------------------------------------------------
+
+  local function bitop(f)
+    return function(x, y)
+      local ix, iy = checkbint(x), checkbint(y)
+      local z = raw()
+      for i = 1, n do z[i] = f(ix[i], iy[i]) & M32 end
+      return z
+    end
+  end
+  bint.__band = bitop(function(a, b) return a & b end)
+  bint.__bor = bitop(function(a, b) return a | b end)
+  bint.__bxor = bitop(function(a, b) return a ~ b end)
+
+  bint.__bnot = function(x)
+    local z = raw()
+    for i = 1, n do z[i] = (~x[i]) & M32 end
+    return z
+  end
+
+  local function shiftcount(y)
+    local s = tointeger(isbint(y) and bint.tointeger(y) or y)
+    if s == nil then error("shift count must be an integer", 3) end
+    return s
+  end
+
+  bint.__shl = function(x, y)
+    x = checkbint(x)
+    local s = shiftcount(y)
+    if s < 0 then return shr(x, -s) end
+    return shl(x, s)
+  end
+
+  bint.__shr = function(x, y)
+    x = checkbint(x)
+    local s = shiftcount(y)
+    if s < 0 then return shl(x, -s) end
+    return shr(x, s)
+  end
+
+  function bint.band(x, y) return bint.__band(x, y) end
+  function bint.bor(x, y) return bint.__bor(x, y) end
+  function bint.bxor(x, y) return bint.__bxor(x, y) end
+  function bint.bnot(x) return bint.__bnot(checkbint(x)) end
+  function bint.shl(x, y) return bint.__shl(x, y) end
+  function bint.shr(x, y) return bint.__shr(x, y) end
+
+  -- Keep the low y bits.
+  function bint.bwrap(x, y)
+    x = checkbint(x)
+    local s = shiftcount(y)
+    if s <= 0 then return bint.zero() end
+    if s >= bits then return copy(x) end
+    return shr(shl(x, bits - s), bits - s)
+  end
+
+  function bint.brol(x, y)
+    x = checkbint(x)
+    local s = shiftcount(y) % bits
+    if s == 0 then return copy(x) end
+    return bint.__bor(shl(x, s), shr(x, bits - s))
+  end
+
+  function bint.bror(x, y)
+    x = checkbint(x)
+    local s = shiftcount(y) % bits
+    if s == 0 then return copy(x) end
+    return bint.__bor(shr(x, s), shl(x, bits - s))
+  end
+
+  -- comparisons -------------------------------------------------------------------
+
+  bint.__eq = function(x, y)
+    for i = 1, n do if x[i] ~= y[i] then return false end end
+    return true
+  end
+
+  bint.__lt = function(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if ix and iy then return scompare(ix, iy) < 0 end
+    return tonum(x) < tonum(y)
+  end
+
+  bint.__le = function(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if ix and iy then return scompare(ix, iy) <= 0 end
+    return tonum(x) <= tonum(y)
+  end
+
+  -- eq also accepts plain numbers (== between a bint and a number is always false).
+  function bint.eq(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if ix and iy then return scompare(ix, iy) == 0 end
+    return tonum(x) == tonum(y)
+  end
+
+  function bint.lt(x, y) return bint.__lt(x, y) end
+  function bint.le(x, y) return bint.__le(x, y) end
+
+  function bint.ult(x, y) return ucompare(checkbint(x), checkbint(y)) < 0 end
+  function bint.ule(x, y) return ucompare(checkbint(x), checkbint(y)) <= 0 end
+
+  function bint.max(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if ix and iy then return copy(scompare(ix, iy) >= 0 and ix or iy) end
+    return math.max(tonum(x), tonum(y))
+  end
+
+  function bint.min(x, y)
+    local ix, iy = tobint(x), tobint(y)
+    if ix and iy then return copy(scompare(ix, iy) <= 0 and ix or iy) end
+    return math.min(tonum(x), tonum(y))
+  end
+
+  bint.__tostring = function(x) return bint.tobase(x, 10) end
+
+  function bint.tostring(x, base, unsigned)
+    return bint.tobase(x, base, unsigned)
+  end
+
+  setmetatable(bint, {
+    __call = function(_, x) return bint.new(x) end,
+  })
+
+  return bint
+end
+
+-- require('.bint')(bits[, wordbits]) -> the class for that width (memoised).
+return function(bits, wordbits)
+  bits = bits or 256
+  if math_type(bits) ~= "integer" or bits < WORDBITS or bits % WORDBITS ~= 0 then
+    error("bitsize is not multiple of word bitsize", 2)
+  end
+  if wordbits ~= nil and wordbits ~= WORDBITS then
+    error("only 32-bit words are supported", 2)
+  end
+  local class = memo[bits]
+  if not class then
+    class = newclass(bits)
+    memo[bits] = class
+  end
+  return class
+end
