@@ -433,10 +433,12 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
         const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
 #ifdef __wasm_simd128__
         v128_t acc = wasm_f32x4_splat(0), acc2 = acc;
+        const int16_t *xs = a->qs16; /* locals: a->... would be reloaded from memory every block */
+        const float *xd = a->d;
 #pragma clang loop unroll(disable)
         for (uint32_t i = 0; i < nb; i++) {
-            v128_t s0 = dot_q8_block(&b[i], a->qs16 + i * QK8_0);
-            acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * a->d[i]), acc);
+            v128_t s0 = dot_q8_block(&b[i], xs + i * QK8_0);
+            acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * xd[i]), acc);
         }
         out[r] = hsum4(wasm_f32x4_add(acc, acc2));
 #else
@@ -458,13 +460,19 @@ static void rows_q4_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 #ifdef __wasm_simd128__
         v128_t acc = wasm_f32x4_splat(0);
         const v128_t m4 = wasm_i8x16_splat(0xF), e8 = wasm_i8x16_splat(8);
+        const int16_t *xs = a->qs16;
+        const float *xd = a->d;
+#pragma clang loop unroll(disable)
         for (uint32_t i = 0; i < nb; i++) {
-            const int16_t *xq = a->qs16 + i * QK4_0;
-            v128_t q = wasm_v128_load(b[i].qs);
+            const int16_t *xq = xs + i * QK4_0;
+            v128_t q = LOAD_AT(&b[i], 2);
             v128_t lo = wasm_i8x16_sub(wasm_v128_and(q, m4), e8);
             v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(q, 4), e8);
-            v128_t s = wasm_i32x4_add(dot_w8_x16(lo, xq), dot_w8_x16(hi, xq + 16));
-            acc = MADD(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * a->d[i]), acc);
+            v128_t s = wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(lo), LOAD_AT(xq, 0));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(lo), LOAD_AT(xq, 16)));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(hi), LOAD_AT(xq, 32)));
+            s = wasm_i32x4_add(s, wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(hi), LOAD_AT(xq, 48)));
+            acc = MADD(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(H2F(b[i].d) * xd[i]), acc);
         }
         out[r] = hsum4(acc);
 #else
