@@ -258,3 +258,30 @@ def test_watch_prints_another_process_output(home):
         watcher.expect(pexpect.EOF)
     finally:
         watcher.close(force=True)
+
+
+def test_picker_when_several_processes_share_a_name(home):
+    first = script(home, "twin", "--run", "return ao.id")
+    assert first.returncode == 0, first.stderr
+    from aos_py.client import Client, load_wallet
+
+    client = Client.open(home / "node")
+    try:
+        second = client.spawn(load_wallet(home / "wallet.json"), name="twin", tags=[("App-Name", "aos")])
+        rows = client.find_processes(load_wallet(home / "wallet.json").address, "twin")
+    finally:
+        client.close()
+    assert len(rows) == 2 and rows[0]["id"] == second
+    child = pexpect.spawn(sys.executable, ["-m", "aos_py", *base_args(home), "twin"], env=aos_env(home),
+                          cwd=str(home), encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 160))
+    try:
+        child.expect("Select A Process")
+        child.expect(r"number \[1-2")
+        child.sendline("2")
+        child.expect(r"Your AOS Process: (?:\x1b\[[0-9;]*m)?([A-Za-z0-9_-]{43})")
+        assert child.match.group(1) == rows[1]["id"]
+        child.expect(PROMPT)
+        child.sendline(".exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
