@@ -136,3 +136,22 @@ def test_text_api_gives_the_same_text(tmp_path) -> None:
         e.set_prompt("Once upon a time")
         outs.append([e.next() for _ in range(5)] + [e.run(20)])
     assert outs[0] == outs[1]
+
+
+def test_tokenizer_matches_for_a_model_named_phi3(tmp_path) -> None:
+    """llama.cpp strips whitespace after control tokens when general.name says Phi-3 (real Phi-3 files do);
+    the Llama Joker's prompts depend on it, so both engines must agree."""
+    from aos_py.inference.gguf_vocab import spm_vocab
+
+    vocab = spm_vocab(controls=("<|user|>", "<|assistant|>", "<|system|>", "<|end|>", "<|endoftext|>"),
+                      eog=("<|end|>",))
+    hp = gm.HParams(n_vocab=len(vocab), n_layer=1)
+    path = gm.write_model(tmp_path / "phi3.gguf", "phi3", vocab, hp, gm.random_weights("phi3", hp, 1), "F32",
+                          name="Phi3 mini test")
+    native, wasm = _engines(path)
+    joker = "<|system|>\nTell a joke<|end|>\n<|user|>\nTopic: llamas<|end|>\n<|assistant|>\n"
+    assert native.tokenize(joker) == wasm.tokenize(joker)
+    assert native.tokenize("<|user|>\nTopic") == native.tokenize("<|user|>Topic"), "the whitespace is stripped"
+    specials = ["<|user|>", "<|assistant|>", "<|system|>", "<|end|>", "<|endoftext|>", "<s>", "</s>"]
+    bad = [s for s in parity_strings(1000, seed=3, specials=specials) if native.tokenize(s) != wasm.tokenize(s)]
+    assert not bad, f"{len(bad)} strings differ, e.g. {bad[:3]!r}"
