@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load a Lua file (with its requires) after connecting; repeatable; output and errors are shown")
     p.add_argument("--run", metavar="LUA", help="evaluate one Lua chunk, print the result and exit (0 ok, 1 error)")
     p.add_argument("--dry-run", "--dryrun", dest="dry_run", action="store_true",
-                   help="with --run (or piped Lua): evaluate without saving the process state")
+                   help="with --run or piped Lua: evaluate without saving the process state; "
+                        "alone: start the shell in dry-run mode (.dryrun toggles it)")
     p.add_argument("--list", action="store_true", help="list the processes your wallet owns and exit")
     p.add_argument("--watch", metavar="PID", help="print the live output of a process (no REPL); Ctrl-C stops")
     p.add_argument("--cron", metavar="N-UNIT", help="spawn only: cron interval, e.g. 5-minutes (units second..year, block)")
@@ -273,6 +274,9 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
         session.write(render.colour("A new AOS update is available. run [.update] to install.", render.YELLOW))
     from aos_py.repl.prompt import Repl
 
+    if args.dry_run:
+        session.dryrun = True
+        session.write("Dryrun Mode Engaged")
     return Repl(session).run()
 
 
