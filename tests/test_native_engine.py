@@ -172,3 +172,18 @@ def test_run_stops_at_end_of_generation() -> None:
     text = e.run(200)
     assert 0 < len(text) < 200 and e.n_past() < 60, "stopped at <|end|>, far before 200 pieces"
     assert e.next() is None and e.run(3) == ""
+
+
+def test_thread_count_defaults_to_all_cores_and_can_be_configured(monkeypatch) -> None:
+    import os
+
+    from aos_py.inference.native_engine import NativeEngine
+
+    monkeypatch.delenv("AOS_PY_LLAMA_THREADS", raising=False)
+    assert NativeEngine().n_threads == (os.cpu_count() or 1)
+    monkeypatch.setenv("AOS_PY_LLAMA_THREADS", "3")
+    assert NativeEngine().n_threads == 3
+    assert NativeEngine(n_threads=1).n_threads == 1
+    monkeypatch.setenv("AOS_PY_LLAMA_THREADS", "lots")
+    with pytest.raises(EngineError, match="AOS_PY_LLAMA_THREADS"):
+        NativeEngine()
