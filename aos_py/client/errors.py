@@ -25,8 +25,8 @@ class NodeUnavailable(ClientError, ConnectionError):
 
 def translate(exc: BaseException) -> ClientError:
     """Map a node-side exception to the client's error classes."""
+    from aos_py.node.errors import NotFound, Rejected
     from aos_py.node.gateway import GatewayError
-    from aos_py.node.node import NotFound, Rejected
     from aos_py.node.store import StoreError
 
     if isinstance(exc, ClientError):
