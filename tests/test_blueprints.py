@@ -218,13 +218,16 @@ def test_apm_blueprint_refuses_strangers_and_installs_from_registry(net):
     net.spawn(registry, "registry")
     net.spawn(me, "me")
     net.spawn(evil, "evil")
-    net.eval(me, f"APM_REGISTRY = '{registry}'; apm = nil")
+    net.eval(me, f"apm.ID = '{registry}'")  # point the built-in client at our registry
     assert net.eval(me, blueprint_source("apm")) == "📦 Loading APM..."
     assert net.received(registry, "APM.Update")
     source = "local apm = { installed = {} } function apm.install(q) return 'installing ' .. q end return apm"
     hexsrc = source.encode().hex()
-    net.send(me, [("Action", "APM.UpdateResponse"), ("Result", "success"), ("Version", "9.9.9")], hexsrc, sender=evil)
-    assert net.eval(me, "return tostring(apm)") == "nil"
+    before = net.eval(me, "return tostring(apm._version)")
+    res = net.send(me, [("Action", "APM.UpdateResponse"), ("Result", "success"), ("Version", "9.9.9")], hexsrc,
+                   sender=evil)
+    assert "Attempt to update from illegal source" in ANSI.sub("", res["Output"]["data"])
+    assert net.eval(me, "return tostring(apm._version)") == before != "9.9.9"
     net.send(me, [("Action", "APM.UpdateResponse"), ("Result", "success"), ("Version", "2.1.0")], hexsrc,
              sender=registry)
     assert net.eval(me, "return APM.install('@sam/x') .. ' ' .. apm._version") == "installing @sam/x 2.1.0"

@@ -2,8 +2,8 @@
   apm blueprint: bootstrap the APM package manager from the registry process.
 
   Asks the registry (apm.ID of the built-in client, else APM_REGISTRY) for the latest @apm/apm client, and
-  installs it when the APM.UpdateResponse arrives. Only the registry may answer: any other sender is refused
-  and nothing runs. APM is an alias of apm, so APM.install(...) works as in older guides.
+  installs it when the APM.UpdateResponse arrives (this handler goes first, ahead of the built-in client's).
+  Only the registry may answer: any other sender is refused and nothing runs. APM is an alias of apm, so APM.install(...) works as in older guides.
 ]]
 local registry = (type(apm) == "table" and apm.ID) or APM_REGISTRY or "RLvG3tclmALLBCrwc17NqzNFqZCrUf3-RKZ5v8VRHiU"
 
@@ -11,7 +11,7 @@ local function hexDecode(hex)
   return (hex:gsub("%x%x", function(pair) return string.char(tonumber(pair, 16)) end))
 end
 
-Handlers.add("apm.bootstrap", Handlers.utils.hasMatchingTag("Action", "APM.UpdateResponse"), function(msg)
+Handlers.prepend("apm.bootstrap", Handlers.utils.hasMatchingTag("Action", "APM.UpdateResponse"), function(msg)
   if msg.From ~= registry then
     print("Attempt to update from illegal source")
     return
