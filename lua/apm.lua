@@ -1,0 +1,329 @@
+-- apm: the built-in client of the AO Package Manager (registry protocol v2, the
+-- client aos 2.0.4 ships as version 2.0.6).
+--
+--   apm.install("@sam/Llama-Herder")      -- sends APM.Download to apm.ID
+--   apm.install("Llama-Herder@1.0.2")     -- vendor defaults to @apm
+--   apm.uninstall(name), apm.search(q), apm.info(q), apm.update()
+--
+-- apm.ID is the registry process; set it to point the client at another
+-- registry (the local node points it at its own). Loading this module
+-- registers the handlers APM.DownloadResponse, APM.SearchResponse,
+-- APM.InfoResponse and APM.UpdateResponse and sets the globals json and base64.
+--
+-- Compared with the reference client this one checks that every response comes
+-- from apm.ID and carries Result = "success", shows package warnings, accepts
+-- every vendor the naming rule allows, rejects partial versions, installs
+-- explicitly versioned dependencies, treats a missing Dependencies tag as none,
+-- and compares versions numerically.
+
+json = require("json")
+base64 = require(".base64")
+
+local apm = {}
+apm.ID = "DKF8oXtPvh3q8s0fJFIeHFyHNM6oKrwMCUrPxEMroak"
+apm._version = "2.0.6"
+apm.installed = {}
+
+-------------------------------------------------------------------------------
+-- helpers
+
+local function hexdecode(hex)
+  if #hex % 2 == 1 or hex:find("[^%x]") then
+    error("package source is not valid hex")
+  end
+  return (hex:gsub("%x%x", function(pair) return string.char(tonumber(pair, 16)) end))
+end
+
+local function color(name)
+  local c = rawget(_G, "Colors")
+  return (type(c) == "table" and c[name]) or ""
+end
+
+local function send(msg)
+  local s = rawget(_G, "Send")
+  if type(s) == "function" then return s(msg) end
+  return ao.send(msg)
+end
+
+-- Numeric (major, minor, patch) comparison; true when a is newer than b.
+local function newer(a, b)
+  if type(a) ~= "string" then return false end
+  if type(b) ~= "string" then return true end
+  local pa = { a:match("^(%d+)%.(%d+)%.(%d+)$") }
+  local pb = { b:match("^(%d+)%.(%d+)%.(%d+)$") }
+  if #pa < 3 or #pb < 3 then return a > b end
+  for i = 1, 3 do
+    local x, y = tonumber(pa[i]), tonumber(pb[i])
+    if x ~= y then return x > y end
+  end
+  return false
+end
+apm._newer = newer
+
+local function isVersion(v)
+  return v:match("^%d+%.%d+%.%d+$") ~= nil or (#v == 43 and v:match("^[%w%-_]+$") ~= nil)
+end
+
+-- "@vendor/name@version" (vendor and version optional) -> vendor, name, version.
+-- Raises "Invalid vendor name", "Invalid package name" or "Invalid version".
+local function parse(query)
+  if type(query) ~= "string" or query == "" then
+    error("Invalid package name", 3)
+  end
+  local version
+  local base, tail = query:match("^(.+)@([^@/]+)$")
+  if base and base ~= "@" then
+    if isVersion(tail) then
+      version, query = tail, base
+    elseif tail:match("^%d+$") or tail:match("^%d+%.%d*$") or tail:match("^%d+%.%d+%.$") then
+      error("Invalid version", 3) -- a partial version is not silently dropped
+    end
+  end
+  local vendor, name = query:match("^(@[^/]*)/(.*)$")
+  if not vendor then
+    vendor, name = "@apm", query
+  end
+  if not vendor:match("^@[a-z0-9%-]+$") then
+    error("Invalid vendor name", 3)
+  end
+  if not name:match("^[%w%-_]+$") then
+    error("Invalid package name", 3)
+  end
+  return vendor, name, version
+end
+apm._parse = parse
+
+-- The package.loaded key of a package: the bare name for @apm packages.
+local function loadedKey(fullname)
+  return fullname:match("^@apm/(.+)$") or fullname
+end
+
+-- A tag value whatever the case its name arrived in (aos 2.0.4 normalises tag
+-- names, so LatestClientVersion reads as Latestclientversion).
+local function tag(msg, name)
+  if msg[name] ~= nil then return msg[name] end
+  local lname = name:lower()
+  for k, v in pairs(msg) do
+    if type(k) == "string" and k:lower() == lname then return v end
+  end
+  return nil
+end
+
+local function checkUpdate(msg)
+  local latest = tag(msg, "LatestClientVersion")
+  if latest and newer(latest, apm._version) then
+    print("⚠️ APM update available v:" .. latest .. " run 'apm.update()'")
+  end
+end
+
+-- Runs a response handler; a failure is printed and reported to the sender.
+local function guarded(fn)
+  return function(msg)
+    local ok, err = pcall(fn, msg)
+    if not ok then
+      err = tostring(err)
+      print(tostring(msg.Action) .. " - " .. err)
+      send({ Target = msg.From, Data = err:match(":%d+: (.+)") or err, Result = "error" })
+    end
+  end
+end
+
+-- nil when the message is an acceptable response, else the reason it is not.
+local function rejected(msg, verb, failure)
+  if msg.From ~= apm.ID then
+    return "Attempt to " .. verb .. " from illegal source"
+  end
+  if msg.Result ~= "success" then
+    return failure
+  end
+  return nil
+end
+
+local function decodeJSON(text, what)
+  if text == nil or text == "" then return nil end
+  if type(text) == "table" then return text end
+  local ok, value = pcall(json.decode, text)
+  if not ok then error("invalid " .. what .. " JSON: " .. tostring(value)) end
+  return value
+end
+
+-------------------------------------------------------------------------------
+-- response handlers
+
+local function onDownload(msg)
+  local why = rejected(msg, "download", "Download failed: " .. tostring(msg.Name))
+  if why then
+    print(why)
+    return
+  end
+  local name, version = msg.Name, msg.Version
+  if type(name) ~= "string" or type(msg.Data) ~= "string" then
+    error("download response without Name or Data")
+  end
+  local source = hexdecode(msg.Data)
+  local warnings = decodeJSON(msg.Warnings, "Warnings")
+  if type(warnings) == "table" then
+    if warnings.modifiesGlobalState or warnings.ModifiesGlobalState then
+      print("⚠️ Package modifies global state")
+    end
+    local note = warnings.installMessage or warnings.Message
+    if type(note) == "string" and note ~= "" then
+      print("⚠️ " .. note)
+    end
+  end
+
+  local key = loadedKey(name)
+  local chunk, err = load(source, "=" .. name, "t", _G)
+  if not chunk then
+    error("Error compiling load function: " .. tostring(err))
+  end
+  local module = chunk()
+  if module == nil then module = true end
+  package.loaded[key] = module
+  apm.installed[name] = version
+
+  local deps = decodeJSON(msg.Dependencies, "Dependencies")
+  if type(deps) == "table" then
+    local names = {}
+    for dep in pairs(deps) do names[#names + 1] = dep end
+    table.sort(names)
+    for _, dep in ipairs(names) do
+      local want = type(deps[dep]) == "table" and deps[dep].version or nil
+      if not (want and apm.installed[dep] == want) then
+        print("ℹ️ Installing dependency " .. dep .. "@" .. tostring(want or "latest"))
+        if type(want) == "string" and isVersion(want) then
+          apm.install(dep .. "@" .. want)
+        else
+          apm.install(dep)
+        end
+      end
+    end
+  end
+
+  print("✅ Downloaded " .. name .. "@" .. tostring(version))
+  checkUpdate(msg)
+end
+
+local function onSearch(msg)
+  local why = rejected(msg, "search", "Search failed: " .. tostring(msg.Data))
+  if why then
+    print(why)
+    return
+  end
+  local res = decodeJSON(msg.Data, "search result") or {}
+  if #res == 0 then
+    print("No packages found")
+    return
+  end
+  local lines = { "" }
+  for _, pkg in ipairs(res) do
+    lines[#lines + 1] = tostring(pkg.Vendor) .. "/" .. tostring(pkg.Name) .. " | " .. tostring(pkg.Description or "")
+  end
+  print(table.concat(lines, "\n") .. "\n")
+  checkUpdate(msg)
+end
+
+local function onInfo(msg)
+  local why = rejected(msg, "get info", "Info failed: " .. tostring(msg.Data))
+  if why then
+    print(why)
+    return
+  end
+  local res = decodeJSON(msg.Data, "info")
+  if type(res) ~= "table" then
+    print("No info found")
+    return
+  end
+  local g, r = color("green"), color("reset")
+  local function field(v) return g .. tostring(v == nil and "" or v) .. r end
+  print("📦 " .. field(tostring(res.Vendor) .. "/" .. tostring(res.Name)))
+  print("📄 Description    : " .. field(res.Description))
+  print("🔖 Latest Version : " .. field(res.Version))
+  print("📥 Installs       : " .. field(res.TotalInstalls))
+  print("🔗 APM Url        : " .. field("https://apm.betteridea.dev/pkg?id=" .. tostring(res.PkgID)))
+  print("🔗 Repository Url : " .. field(res.Repository))
+  checkUpdate(msg)
+end
+
+local function onUpdate(msg)
+  local why = rejected(msg, "update", "Update failed: " .. tostring(msg.Data))
+  if why then
+    print(why)
+    return
+  end
+  if type(msg.Data) ~= "string" then error("update response without Data") end
+  local chunk, err = load(hexdecode(msg.Data), "=@apm/apm", "t", _G)
+  if not chunk then
+    error("Error compiling load function: " .. tostring(err))
+  end
+  chunk()
+  local client = rawget(_G, "apm")
+  if type(client) == "table" then
+    client._version = msg.Version or client._version
+  end
+  apm._version = msg.Version or apm._version
+  print("✅ Updated APM to v:" .. tostring(msg.Version))
+  print("Please use 'apm' namespace for all commands")
+end
+
+for _, h in ipairs({
+  { "APM.DownloadResponse", onDownload },
+  { "APM.SearchResponse", onSearch },
+  { "APM.InfoResponse", onInfo },
+  { "APM.UpdateResponse", onUpdate },
+}) do
+  Handlers.add(h[1], Handlers.utils.hasMatchingTag("Action", h[1]), guarded(h[2]))
+end
+
+-------------------------------------------------------------------------------
+-- commands
+
+function apm.install(query)
+  local vendor, name, version = parse(query)
+  local full = vendor .. "/" .. name
+  if version and apm.installed[full] == version then
+    return "✅ Package " .. full .. " already installed"
+  end
+  if version then full = full .. "@" .. version end
+  send({ Target = apm.ID, Action = "APM.Download", Data = full })
+  return "📦 Download requested for " .. full
+end
+
+function apm.uninstall(query)
+  local vendor, name = parse(query)
+  local full = vendor .. "/" .. name
+  if not apm.installed[full] then
+    error("Package not installed", 2)
+  end
+  apm.installed[full] = nil
+  package.loaded[loadedKey(full)] = nil
+  return "🗑️ Uninstalled " .. full
+end
+
+function apm.search(query)
+  if type(query) ~= "string" or query == "" then
+    error("No search query provided", 2)
+  end
+  send({ Target = apm.ID, Action = "APM.Search", Data = query })
+  return "🔍 Search requested for " .. query
+end
+
+function apm.info(query)
+  if type(query) ~= "string" or query == "" then
+    error("No info query provided", 2)
+  end
+  send({ Target = apm.ID, Action = "APM.Info", Data = query })
+  return "📦 Info requested for " .. query
+end
+
+function apm.update()
+  send({ Target = apm.ID, Action = "APM.Update" })
+  return "📦 Update requested"
+end
+
+-- The v1 name still works: APM.install(...) is apm.install(...).
+if rawget(_G, "APM") == nil then
+  APM = apm
+end
+
+return apm
