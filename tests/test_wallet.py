@@ -70,3 +70,13 @@ def test_ed25519_jwk_roundtrip():
     w = Wallet.generate("ed25519")
     again = Wallet.from_jwk(w.jwk)
     assert again.address == w.address and again.sign(b"x") == w.sign(b"x")
+
+
+def test_ed25519_signatures_match_the_reference_library():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed = bytes(range(32))
+    ours = Wallet.from_ed25519_seed(seed)
+    ref = Ed25519PrivateKey.from_private_bytes(seed)
+    for msg in (b"", b"x" * 48, bytes(range(256))):
+        assert ours.sign(msg) == ref.sign(msg)
