@@ -79,13 +79,13 @@ def test_prompt_overflow_raises_and_changes_nothing(model) -> None:
     assert e.next() is not None, "the context still works after the refused calls"
 
 
-def test_generation_stops_cleanly_at_the_end_of_the_context(tmp_path) -> None:
+def test_generation_past_the_end_of_the_context_is_a_clear_error(tmp_path) -> None:
     path = gm.write_random_model(tmp_path / "small.gguf", n_ctx=32, n_layer=1, seed=4)
     e = engine(path)
     e.set_prompt("Hi")
-    with pytest.raises(ContextFullError):
+    with pytest.raises(ContextFullError, match="32 of 32 positions are used"):
         e.run(100)
-    assert e.n_past() == 32
+    assert e.n_past() == 32, "the context (model length 32, though llama.cpp allocates 256) is full"
 
 
 def test_save_and_load_state_restore_the_continuation(model) -> None:
