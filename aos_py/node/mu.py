@@ -56,6 +56,10 @@ def _tags(raw_tags: object) -> list[tuple[str, str]]:
         if not isinstance(t, dict):
             continue
         name, value = t.get("name"), t.get("value")
+        if type(name) is str and type(value) is str:   # the usual case
+            if name and value:
+                out.append((name, value))
+            continue
         if value is None or name is None:
             continue
         name = name if isinstance(name, str) else str(name)
