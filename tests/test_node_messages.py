@@ -279,3 +279,33 @@ def test_a_dryrun_never_leaks_into_a_later_one(client):
         time.sleep(0.05)   # give the spare runtime time to be prepared, then use it
     data(client.eval(ALICE, pid, "V = 5"))
     assert ask("V") == "5"   # the spare catches up with messages logged after it was built
+
+
+def test_a_missing_slot_is_reported(client):
+    pid = client.spawn(ALICE)
+    for i in range(3):
+        client.send(ALICE, pid, data=str(i), tags=[("Action", "Eval")])
+    rows = client.node.log_rows(pid)
+    with pytest.raises(ValueError, match="slot 2 is missing"):
+        verify_chain(pid, rows[:2] + rows[3:])
+
+
+def test_a_runtime_that_cannot_start_fails_the_message_not_the_node(tmp_path):
+    calls = {"n": 0}
+
+    def flaky_factory(**kw):
+        from aos_py.runtime import ProcessRuntime
+        calls["n"] += 1
+        if calls["n"] == 2:     # the runtime rebuilt after an Error result cannot be created
+            raise MemoryError("no memory for a new Lua state")
+        return ProcessRuntime(**kw)
+
+    c = Client.open(tmp_path / "n", runtime_factory=flaky_factory)
+    try:
+        pid = c.spawn(ALICE)
+        assert "Error" in c.eval(ALICE, pid, "error('x')")
+        res = c.eval(ALICE, pid, "1 + 1")
+        assert "could not be run" in res["Error"] and "no memory" in res["Error"]
+        assert data(c.eval(ALICE, pid, "1 + 2")) == "3"    # the next attempt works again
+    finally:
+        c.close()

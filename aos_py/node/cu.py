@@ -111,11 +111,13 @@ class ComputeUnit:
 
     def compute(self, pid: str, msg: dict, extra: Iterable[tuple[str, bytes | None]] = ()) -> tuple[dict, bool]:
         """Run one message; returns (result, ok). A failed message leaves no trace in the process."""
-        rt = self.runtime(pid, extra)
         try:
+            rt = self.runtime(pid, extra)
             res = rt.handle(msg, self.env_of(pid))
         except HandleError as exc:
             res = {"Error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - a broken runtime must fail this message, not wedge the node
+            res = {"Error": f"the process could not be run: {type(exc).__name__}: {exc}"}
         result = shape_result(res)
         ok = "Error" not in result
         if not ok:
