@@ -143,3 +143,18 @@ def test_connected_client_takes_over_when_the_host_dies(tmp_path):
     finally:
         if host.poll() is None:
             host.kill()
+
+
+@pytest.mark.parametrize("text, seconds", [("1-second", 1), ("10-minutes", 600), ("2-hours", 7200), ("1-day", 86400)])
+def test_cron_intervals(text, seconds):
+    from aos_py.node.cron import parse_interval
+
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0-seconds", "5-blocks", "minutes", "-1-second"])
+def test_bad_cron_intervals(text):
+    from aos_py.node.cron import parse_interval
+
+    with pytest.raises(ValueError, match="invalid Cron-Interval"):
+        parse_interval(text)

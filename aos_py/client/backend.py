@@ -15,6 +15,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client as _Connect
 from multiprocessing.connection import Listener
 from pathlib import Path
@@ -80,10 +81,12 @@ class Host:
         self.node = Node(data_dir, **node_kwargs)
         self.sock = data_dir / "node.sock"
         key_path = data_dir / "node.authkey"
-        if not key_path.exists():
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if not key_path.exists():   # written whole, then renamed: a reader never sees half a key
+            tmp = key_path.with_name(f".node.authkey.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(secrets.token_bytes(32))
+            os.replace(tmp, key_path)
         authkey = key_path.read_bytes()
         if self.sock.exists() or self.sock.is_symlink():
             self.sock.unlink()
@@ -191,7 +194,7 @@ class RemoteBackend:
         try:
             authkey = (data_dir / "node.authkey").read_bytes()
             self.conn = _Connect(str(self.sock), family="AF_UNIX", authkey=authkey)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, AuthenticationError) as exc:
             raise NodeUnavailable(f"cannot reach the node serving {data_dir}: {exc}") from None
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
