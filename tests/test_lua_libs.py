@@ -691,3 +691,39 @@ def test_apm_registry_id_can_be_repointed(proc):
     assert res["Messages"][0]["Target"] == "LOCAL-REGISTRY-PROCESS-ID-00000000000000000"
     res = proc.download("@apm/x", "1.0.0", "return 1")  # from the old id: refused
     assert "Attempt to download from illegal source" in _printed(res)
+
+
+def test_aes_matches_cryptography(lua):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:  # CFB and OFB moved in newer cryptography releases
+        from cryptography.hazmat.decrepit.ciphers.modes import CFB, OFB
+    except ImportError:  # pragma: no cover - older cryptography
+        CFB, OFB = modes.CFB, modes.OFB
+
+    enc = lua.execute(b"""return function(data, key, iv, mode, bits)
+        local aes = require('.crypto.init').cipher.aes
+        local e = aes.encrypt(data, key, iv, mode, bits)
+        return e.asHex(), aes.decrypt(e.asHex(), key, iv, mode, bits).asString()
+    end""")
+    rng = random.Random(11)
+    iv = bytes(rng.randrange(256) for _ in range(16))
+    ref_modes = {"CBC": modes.CBC(iv), "ECB": modes.ECB(), "CFB": CFB(iv), "OFB": OFB(iv),
+                 "CTR": modes.CTR(iv)}
+    for bits in (128, 192, 256):
+        key = bytes(rng.randrange(256) for _ in range(bits // 8))
+        for mode, ref_mode in ref_modes.items():
+            for n in (1, 15, 16, 17, 64, 100):
+                data = bytes(rng.randrange(256) for _ in range(n))
+                padded = data + b"\0" * ((-n) % 16)
+                e = Cipher(algorithms.AES(key), ref_mode).encryptor()
+                want = (e.update(padded) + e.finalize()).hex().upper()
+                got_hex, back = enc(data, key, iv, mode.encode(), bits)
+                assert got_hex.decode() == want, (bits, mode, n)
+                assert back == padded
+    # the example from the aos documentation (default mode CBC, 128-bit key)
+    assert enc(b"ao", b"super_secret_shh", b"super_secret_shh", None, None)[0] == b"A3B9E6E1FBD9D46930E5F76807C84B8E"
+    assert "AES-128 needs a 16-byte key, got 3 bytes" in lua_error(
+        lua, "require('.crypto.init').cipher.aes.encrypt('x', 'abc')")
+    assert "unknown AES mode 'XTS'" in lua_error(
+        lua, "require('.crypto.init').cipher.aes.encrypt('x', string.rep('k', 16), nil, 'XTS')")
