@@ -323,8 +323,6 @@ class Node(NodeReads):
         p = self._procs[pid] if pid in self._procs else self.proc(pid)
         slot: Slot = self.su.assign(pid, item.id)
         msg = item_message(item, pid, slot, p["module"], cron=cron)
-        if root != item.id:
-            msg["Pushed-For"] = root
         entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), item.data, root, True)
         rnd.new.append(entry)
         rnd.ids.add((pid, item.id))
@@ -467,7 +465,11 @@ class Node(NodeReads):
                         log.exception("subscriber callback failed")
 
 def _root(msg: dict) -> str:
-    return msg.get("Pushed-For") or msg["Id"]
+    """The message a pushed message was ultimately caused by (its Pushed-For tag), else itself."""
+    for t in msg.get("Tags", ()):
+        if t.get("name") == "Pushed-For":
+            return t["value"]
+    return msg["Id"]
 
 
 def _action(msg: dict) -> str | None:
