@@ -188,7 +188,11 @@ def test_history_survives_exit_and_restart(home):
 def test_tab_completes_handlers_fields(home):
     aos = Aos(home)
     try:
-        aos.child.send("Handlers.appe\t")
+        aos.child.send("Handlers.\t")  # a menu of the live process's Handlers fields
+        aos.child.expect(re.escape("add("))
+        aos.child.expect(re.escape("prepend("))
+        aos.child.send("\x03")
+        aos.child.send("Handlers.appe\t")  # a single candidate is inserted
         aos.child.expect("append")
         aos.child.send("\x03")
         aos.run("return 'still here'", "still here")
