@@ -190,7 +190,7 @@ def test_tab_completes_handlers_fields(home):
     try:
         aos.child.send("Handlers.\t")  # a menu of the live process's Handlers fields
         aos.child.expect(re.escape("add("))
-        aos.child.expect(re.escape("prepend("))
+        aos.child.expect(re.escape("before("))
         aos.child.send("\x03")
         aos.child.send("Handlers.appe\t")  # a single candidate is inserted
         aos.child.expect("append")
