@@ -296,13 +296,17 @@ local function newclass(bits)
     local parts = {}
     while not iszero(z) do
       local r = divsmall(z, chunk)
-      local digits = {}
-      for k = step, 1, -1 do
-        local d = r % base
-        digits[k] = d < 10 and char(48 + d) or char(87 + d)
-        r = r // base
+      if base == 10 then
+        parts[#parts + 1] = format("%09d", r)
+      else
+        local digits = {}
+        for k = step, 1, -1 do
+          local d = r % base
+          digits[k] = d < 10 and char(48 + d) or char(87 + d)
+          r = r // base
+        end
+        parts[#parts + 1] = concat(digits)
       end
-      parts[#parts + 1] = concat(digits)
     end
     local s = {}
     for k = #parts, 1, -1 do s[#s + 1] = parts[k] end
