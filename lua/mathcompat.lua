@@ -1,5 +1,5 @@
 -- The math functions Lua 5.2 had and Lua 5.3 keeps only under LUA_COMPAT_5_2
--- (pow, ldexp, frexp, cosh, sinh, tanh). aos code and its crypto modules call
+-- (pow, ldexp, frexp, cosh, sinh, tanh, log10). aos code and its crypto modules call
 -- them, and the Lua 5.3 used here is built without that compat layer.
 
 local exp, abs, floor, huge = math.exp, math.abs, math.floor, math.huge
@@ -97,6 +97,10 @@ function M.tanh(x)
   end
   if x < 0 then r = -r end
   return r
+end
+
+function M.log10(x)
+  return math.log(num(x, 1, "log10"), 10)
 end
 
 return M
