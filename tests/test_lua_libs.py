@@ -728,3 +728,15 @@ def test_aes_matches_cryptography(lua):
         lua, "require('.crypto.init').cipher.aes.encrypt('x', 'abc')")
     assert "unknown AES mode 'XTS'" in lua_error(
         lua, "require('.crypto.init').cipher.aes.encrypt('x', string.rep('k', 16), nil, 'XTS')")
+
+
+def test_apm_broken_package_is_reported_not_installed(proc):
+    res = proc.download("@sam/broken", "1.0.0", "local x = = 1")
+    assert "APM.DownloadResponse - " in _printed(res) and "Error compiling load function" in _printed(res)
+    [m] = res["Messages"]
+    assert m["Target"] == APM_ID and _tags(m)["Result"] == "error"
+    assert m["Data"].startswith("Error compiling load function")
+    assert proc.value("tostring(apm.installed['@sam/broken'])") == "nil"
+    res = proc.send(APM_ID, "zz-not-hex", [("Result", "success"), ("Name", "@sam/x"), ("Version", "1.0.0")],
+                    action="APM.DownloadResponse")
+    assert "package source is not valid hex" in _printed(res)
