@@ -53,10 +53,18 @@ def test_loose_score_is_perfect(actual):
     assert equal == len(EXPECTED), f"loose score {equal}/{len(EXPECTED)}; mismatches: {sorted(failures)}"
 
 
-def test_default_score_reported(actual):
-    """The default (colours included) score: printed, and it must not regress below the loose basics."""
+# Cases whose default-mode text depends on Lua's pairs() order of string keys,
+# which differs from one Lua state to the next (the reference printed these
+# keys in an order no other state reproduces); loose mode compares them as
+# multisets of lines.
+ORDER_SENSITIVE = {"eval-table-multi-keys", "send-basic", "send-extra-tags", "send-no-target",
+                   "send-number-tag-value", "send-return-value", "spawn-with-module"}
+
+
+def test_default_score(actual):
+    """Default rules (colours and positions exact): every case but the pairs()-order ones."""
     equal, failures = _score(actual, "default")
     print(f"\ncompat score (default): {equal}/{len(EXPECTED)}")
     for name, reasons in failures.items():
         print(f"DEFAULT MISMATCH {name}: {reasons[0]}")
-    assert equal >= 1
+    assert set(failures) <= ORDER_SENSITIVE, sorted(set(failures) - ORDER_SENSITIVE)
