@@ -129,6 +129,11 @@ typedef struct {
 int vocab_load(vocab_t *v, const gguf_file *g, uint32_t n_vocab_model);
 void vocab_free(vocab_t *v);
 int32_t vocab_find(const vocab_t *v, const char *s, uint32_t n);
+int32_t vocab_merge_rank(const vocab_t *v, const char *l, uint32_t ln, const char *r, uint32_t rn);
+/* GPT-2 byte-level mapping: byte -> printable code point, and back (-1 if cp is not one) */
+extern uint32_t byte_to_cp[256];
+void init_byte_map(void);
+int cp_to_byte(uint32_t cp);
 /* Returns the number of ids (may exceed max: then only max were written), or -1 on error. */
 int tokenize(const vocab_t *v, const char *text, uint32_t len, int add_special, int parse_special, int32_t *out, int max);
 int token_piece(const vocab_t *v, int32_t tok, int special, char *buf, int max);
