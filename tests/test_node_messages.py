@@ -309,3 +309,14 @@ def test_a_runtime_that_cannot_start_fails_the_message_not_the_node(tmp_path):
         assert data(c.eval(ALICE, pid, "1 + 2")) == "3"    # the next attempt works again
     finally:
         c.close()
+
+
+def test_binary_and_large_data_reach_the_process_intact(client):
+    pid = client.spawn(ALICE)
+    data(client.eval(ALICE, pid, "Handlers.add('keep', 'Keep', function(m) Kept = m.Data end)"))
+    blob = bytes(range(256)) * 4
+    client.send(ALICE, pid, data=blob, tags=[("Action", "Keep")])
+    assert data(client.eval(ALICE, pid, "#Kept .. ':' .. Kept:byte(1) .. ':' .. Kept:byte(256)")) == "1024:0:255"
+    big = "y" * (9 * 1024 * 1024)     # under the 10 MiB item limit
+    client.send(ALICE, pid, data=big, tags=[("Action", "Keep")])
+    assert data(client.eval(ALICE, pid, "#Kept")) == str(len(big))
