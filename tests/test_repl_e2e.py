@@ -289,3 +289,16 @@ def test_picker_when_several_processes_share_a_name(home):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_live_feed_survives_the_hosting_terminal_leaving(home):
+    host = Aos(home, "first-terminal")
+    other = Aos(home, "second-terminal")
+    try:
+        host.close()  # the node moves out of the terminal that hosted it
+        sent = script(home, "pinger", "--run", f"Send({{Target = '{other.pid}', Action = 'StillThere'}})")
+        assert sent.returncode == 0, sent.stderr
+        other.child.expect(r"New Message From .*Action = .*StillThere")
+        other.run("return 'ok'", value("ok"))
+    finally:
+        other.close()

@@ -17,6 +17,7 @@ from aos_py.repl.spinner import Spinner
 
 DEFAULT_PROMPT = "aos> "
 WAIT_SLICE = 30.0
+WATCH_SECONDS = 1.0
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -42,6 +43,7 @@ class Session:
         self._abandoned: set[str] = set()
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
+        self._stop_watch = threading.Event()
         self.on_prompt_change: Callable[[], None] | None = None
         self.last_origin: Callable[[int], tuple[Path, int] | None] | None = None
 
@@ -135,13 +137,27 @@ class Session:
     def start_live(self) -> None:
         if self._unsubscribe is None:
             self._unsubscribe = self.client.subscribe(self.process_id, self.on_message)
+            self._stop_watch = threading.Event()
+            threading.Thread(target=self._watch_node, name="aos-node-watch", daemon=True).start()
 
     def stop_live(self) -> None:
         if self._unsubscribe is not None:
+            self._stop_watch.set()
             try:
                 self._unsubscribe()
             finally:
                 self._unsubscribe = None
+
+    def _watch_node(self) -> None:
+        """When another aos hosts the node and exits, a cheap call every second makes this client reconnect
+        (or host the node itself), which also re-subscribes the live feed."""
+        while not self._stop_watch.wait(WATCH_SECONDS):
+            if getattr(self.client, "hosting", True):
+                continue
+            try:
+                self.client.results(self.process_id, limit=1, sort="DESC")
+            except Exception:  # the next call tries again; the shell reports real failures on use
+                pass
 
     def pause(self) -> None:
         self.live = False
