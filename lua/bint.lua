@@ -247,13 +247,13 @@ local function newclass(bits)
     elseif type(x) == "string" then
       z = bint.fromstring(x)
     end
-    if z == nil then error("value cannot be represented by a bint", 2) end
+    if z == nil then error("value cannot be represented by a bint") end
     return z
   end
 
-  local function checkbint(x, level)
+  local function checkbint(x)
     local z = tobint(x)
-    if z == nil then error("value cannot be represented by a bint", level or 3) end
+    if z == nil then error("value cannot be represented by a bint") end
     return z
   end
 
