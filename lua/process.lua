@@ -181,7 +181,15 @@ local function normalizeKeys(msg)
       if type(o) == "table" then
         local name = o.name
         if name ~= nil and not settled[name] then
-          o.name = normalize(name)
+          local nn = normalize(name)
+          if nn == name then
+            if settledCount < 1024 then
+              settled[name] = true
+              settledCount = settledCount + 1
+            end
+          else
+            o.name = nn
+          end
         end
       end
     end
