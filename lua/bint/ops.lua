@@ -15,6 +15,8 @@ return function(bint, W)
 
   -- arithmetic ----------------------------------------------------------------
 
+  local longdiv
+
   local function add(x, y)
     local z = raw()
     local carry = 0
@@ -85,16 +87,84 @@ return function(bint, W)
     return z
   end
 
-  local function bitlength(x)
-    for i = n, 1, -1 do
-      local v = x[i]
-      if v ~= 0 then
-        local b = 0
-        while v ~= 0 do v = v >> 1; b = b + 1 end
-        return (i - 1) * WORDBITS + b
-      end
+  -- Long division (Knuth's algorithm D) on 16-bit digits, so that every
+  -- intermediate product and sum fits a Lua integer. x >= y > 2^31 here.
+  local B, DMASK = 1 << 16, 0xFFFF
+
+  local function digits(x)
+    local d = {}
+    for i = 1, n do
+      d[2 * i - 2] = x[i] & DMASK
+      d[2 * i - 1] = x[i] >> 16
     end
-    return 0
+    local len = 2 * n
+    while len > 1 and d[len - 1] == 0 do len = len - 1 end
+    return d, len
+  end
+
+  local function fromdigits(d, len)
+    local z = setzero(raw())
+    for i = 0, len - 1 do
+      local w = i // 2 + 1
+      if i % 2 == 0 then z[w] = z[w] | d[i] else z[w] = z[w] | (d[i] << 16) end
+    end
+    return z
+  end
+
+  function longdiv(x, y)
+    local u, m = digits(x)
+    local v, dn = digits(y)
+    -- normalise so that the top digit of v has its high bit set
+    local s = 0
+    while (v[dn - 1] << s) & 0x8000 == 0 do s = s + 1 end
+    local vn, un = {}, {}
+    for i = dn - 1, 1, -1 do
+      vn[i] = ((v[i] << s) | (v[i - 1] >> (16 - s))) & DMASK
+    end
+    vn[0] = (v[0] << s) & DMASK
+    un[m] = u[m - 1] >> (16 - s)
+    for i = m - 1, 1, -1 do
+      un[i] = ((u[i] << s) | (u[i - 1] >> (16 - s))) & DMASK
+    end
+    un[0] = (u[0] << s) & DMASK
+    local q = {}
+    local vtop, vnext = vn[dn - 1], vn[dn - 2]
+    for j = m - dn, 0, -1 do
+      local num = un[j + dn] * B + un[j + dn - 1]
+      local qhat, rhat = num // vtop, num % vtop
+      while qhat >= B or qhat * vnext > rhat * B + un[j + dn - 2] do
+        qhat = qhat - 1
+        rhat = rhat + vtop
+        if rhat >= B then break end
+      end
+      -- multiply and subtract
+      local k = 0
+      for i = 0, dn - 1 do
+        local p = qhat * vn[i]
+        local t = un[i + j] - k - (p & DMASK)
+        un[i + j] = t & DMASK
+        k = (p >> 16) - (t // B)
+      end
+      local t = un[j + dn] - k
+      un[j + dn] = t
+      if t < 0 then
+        -- qhat was one too large: add back
+        qhat = qhat - 1
+        k = 0
+        for i = 0, dn - 1 do
+          t = un[i + j] + vn[i] + k
+          un[i + j] = t & DMASK
+          k = t >> 16
+        end
+        un[j + dn] = (un[j + dn] + k) & DMASK
+      end
+      q[j] = qhat
+    end
+    local r = {}
+    for i = 0, dn - 1 do
+      r[i] = ((un[i] >> s) | (un[i + 1] << (16 - s))) & DMASK
+    end
+    return fromdigits(q, m - dn + 1), fromdigits(r, dn)
   end
 
   -- Unsigned quotient and remainder (both new values).
@@ -110,27 +180,7 @@ return function(bint, W)
       return q, rz
     end
     if ucompare(x, y) < 0 then return setzero(raw()), copy(x) end
-    local q = setzero(raw())
-    local r = setzero(raw())
-    for b = bitlength(x) - 1, 0, -1 do
-      -- r = (r << 1) | bit b of x
-      local carry = (x[b // WORDBITS + 1] >> (b % WORDBITS)) & 1
-      for i = 1, n do
-        local v = (r[i] << 1) | carry
-        carry = v >> 32
-        r[i] = v & M32
-      end
-      if carry ~= 0 or ucompare(r, y) >= 0 then
-        local borrow = 0
-        for i = 1, n do
-          local v = r[i] - y[i] - borrow
-          if v < 0 then r[i] = v + (1 << 32); borrow = 1 else r[i] = v; borrow = 0 end
-        end
-        local wi = b // WORDBITS + 1
-        q[wi] = q[wi] | (1 << (b % WORDBITS))
-      end
-    end
-    return q, r
+    return longdiv(x, y)
   end
 
   local function absval(x)

@@ -145,3 +145,32 @@ def test_bint_json_shape_is_the_word_array(lua):
     end)()""")
     v = 5 + 2**40
     assert words.decode() == ",".join(str((v >> (32 * i)) & U32) for i in range(8))
+
+
+def test_bint_unsigned_division_stress(lua):
+    """Many divisor/dividend shapes, including the rare add-back step of long division."""
+    rng = random.Random(99)
+    pairs = []
+    for _ in range(1500):
+        a = rng.getrandbits(rng.randrange(1, 257))
+        b = rng.getrandbits(rng.randrange(1, 257)) or 1
+        if rng.random() < 0.3:  # divisor with many high ones / dividend just above a multiple
+            b = (1 << rng.randrange(33, 256)) - rng.randrange(1, 1000)
+            a = (b * rng.getrandbits(rng.randrange(1, 200)) + rng.randrange(0, 3)) % (1 << 256)
+        pairs.append((a, b))
+    pairs.append(((1 << 256) - 1, (1 << 128) + 1))
+    pairs.append((0x7FFF800000000000000000000000, 0x800000000000000000001))  # Knuth's add-back shape
+    f = lua.execute(b"""return function(list)
+        local bint = require('.bint')(256)
+        local out = {}
+        for line in list:gmatch('[^\\n]+') do
+          local a, b = line:match('(%x+) (%x+)')
+          local q, r = bint.udivmod(bint('0x' .. a), bint('0x' .. b))
+          out[#out + 1] = bint.tobase(q, 16) .. ' ' .. bint.tobase(r, 16)
+        end
+        return table.concat(out, '\\n')
+    end""")
+    got = f("\n".join(f"{a:x} {b:x}" for a, b in pairs).encode()).decode().split("\n")
+    for (a, b), line in zip(pairs, got, strict=True):
+        q, r = (int(x, 16) for x in line.split())
+        assert (q, r) == divmod(a, b), (hex(a), hex(b))
