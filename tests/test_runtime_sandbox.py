@@ -69,6 +69,8 @@ FORBIDDEN = [
     ('debug.getlocal(1, 1)', "debug.getlocal is not available"),
     ('require("socket")', "module 'socket' not found"),
     ('require("_bridge")', "module '_bridge' not found"),
+    ('require("..etc.hostname")', "module '..etc.hostname' not found"),
+    ('require("..tests.compat.scoring")', "module '..tests.compat.scoring' not found"),
 ]
 
 
