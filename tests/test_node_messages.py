@@ -320,3 +320,15 @@ def test_binary_and_large_data_reach_the_process_intact(client):
     big = "y" * (9 * 1024 * 1024)     # under the 10 MiB item limit
     client.send(ALICE, pid, data=big, tags=[("Action", "Keep")])
     assert data(client.eval(ALICE, pid, "#Kept")) == str(len(big))
+
+
+def test_a_subscriber_may_call_back_into_the_node(client):
+    pid = client.spawn(ALICE)
+    answers = []
+
+    def on_event(event):
+        if event["action"] == "Eval" and not answers:
+            answers.append(data(client.eval(ALICE, pid, "40 + 2")))   # waits for a later round
+    client.subscribe(pid, on_event)
+    client.eval(ALICE, pid, "1")
+    assert wait_for(lambda: answers) == ["42"]

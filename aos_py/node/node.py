@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -139,6 +140,8 @@ class Node(NodeReads):
         self._results: dict[str, dict] = {}
         self._result_order: deque[str] = deque()
         self._subs: dict[str, list[Callable[[dict], None]]] = {}
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="aos-node-events", daemon=True)
         self._closing = False
         self.stats = {"rounds": 0, "computed": 0, "dropped": 0}
         self._load()
@@ -159,6 +162,7 @@ class Node(NodeReads):
     def start(self) -> None:
         if not self._thread.is_alive():
             self._thread.start()
+            self._dispatcher.start()
             self.cron.start()
 
     def close(self) -> None:
@@ -168,6 +172,9 @@ class Node(NodeReads):
         self.cron.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        if self._dispatcher.is_alive():
+            self._events.put(None)
+            self._dispatcher.join(timeout=10)
         self.dryrunner.close()
         self.cu.close()
         self.store.close()
@@ -456,13 +463,25 @@ class Node(NodeReads):
                 self._results.pop(self._result_order.popleft(), None)
             self._cv.notify_all()
         if self._subs:
-            for e in rnd.computed:
-                for cb in list(self._subs.get(e.pid, ())):
+            batch = [(e.pid, {"process": e.pid, "id": e.id, "from": e.frm, "action": _action(e.msg),
+                              "result": e.result}) for e in rnd.computed if e.pid in self._subs]
+            if batch:
+                self._events.put(batch)
+
+    def _dispatch(self) -> None:
+        """Deliver subscriber events in order, on their own thread: a callback may call back into
+        the node (even wait for a result) without stalling or deadlocking the scheduling rounds."""
+        while True:
+            batch = self._events.get()
+            if batch is None:
+                return
+            for pid, event in batch:
+                for cb in list(self._subs.get(pid, ())):
                     try:
-                        cb({"process": e.pid, "id": e.id, "from": e.frm, "action": _action(e.msg),
-                            "result": e.result})
+                        cb(event)
                     except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the node
                         log.exception("subscriber callback failed")
+
 
 def _root(msg: dict) -> str:
     """The message a pushed message was ultimately caused by (its Pushed-For tag), else itself."""
