@@ -6,7 +6,8 @@
 --   apm.uninstall(name), apm.search(q), apm.info(q), apm.update()
 --
 -- apm.ID is the registry process; set it to point the client at another
--- registry (the local node points it at its own). Loading this module
+-- registry. A process spawned with an `APM-Registry` tag starts out pointed at
+-- that registry (the local node spawns processes that way). Loading this module
 -- registers the handlers APM.DownloadResponse, APM.SearchResponse,
 -- APM.InfoResponse and APM.UpdateResponse and sets the globals json and base64.
 --
@@ -19,13 +20,47 @@
 json = require("json")
 base64 = require(".base64")
 
+local DEFAULT_ID = "DKF8oXtPvh3q8s0fJFIeHFyHNM6oKrwMCUrPxEMroak"
+
 local apm = {}
-apm.ID = "DKF8oXtPvh3q8s0fJFIeHFyHNM6oKrwMCUrPxEMroak"
+apm.ID = DEFAULT_ID
 apm._version = "2.0.6"
 apm.installed = {}
 
 -------------------------------------------------------------------------------
 -- helpers
+
+-- The registry id: apm.ID, which follows the process's APM-Registry spawn tag
+-- until someone sets it (the tag is read once the process environment exists).
+local tagChecked = false
+
+local function registryTag(process)
+  -- aos turns Process.Tags into a name -> value map and keeps the list as TagArray
+  for _, list in ipairs({ process.TagArray, process.Tags }) do
+    if type(list) == "table" then
+      for k, v in pairs(list) do
+        local name, value = k, v
+        if type(v) == "table" then name, value = v.name, v.value end
+        if type(name) == "string" and name:lower() == "apm-registry" and type(value) == "string" and value ~= "" then
+          return value
+        end
+      end
+    end
+  end
+  return nil
+end
+
+local function registry()
+  if not tagChecked and apm.ID == DEFAULT_ID then
+    local env = type(ao) == "table" and ao.env or nil
+    if type(env) == "table" and type(env.Process) == "table" then
+      tagChecked = true
+      apm.ID = registryTag(env.Process) or apm.ID
+    end
+  end
+  return apm.ID
+end
+apm.registry = registry
 
 local function hexdecode(hex)
   if #hex % 2 == 1 or hex:find("[^%x]") then
@@ -130,7 +165,7 @@ end
 
 -- nil when the message is an acceptable response, else the reason it is not.
 local function rejected(msg, verb, failure)
-  if msg.From ~= apm.ID then
+  if msg.From ~= registry() then
     return "Attempt to " .. verb .. " from illegal source"
   end
   if msg.Result ~= "success" then
@@ -272,7 +307,12 @@ for _, h in ipairs({
   { "APM.InfoResponse", onInfo },
   { "APM.UpdateResponse", onUpdate },
 }) do
-  Handlers.add(h[1], Handlers.utils.hasMatchingTag("Action", h[1]), guarded(h[2]))
+  local matches = Handlers.utils.hasMatchingTag("Action", h[1])
+  -- resolving the registry here settles apm.ID before any Eval of the message runs
+  Handlers.add(h[1], function(msg)
+    registry()
+    return matches(msg)
+  end, guarded(h[2]))
 end
 
 -------------------------------------------------------------------------------
@@ -285,7 +325,7 @@ function apm.install(query)
     return "✅ Package " .. full .. " already installed"
   end
   if version then full = full .. "@" .. version end
-  send({ Target = apm.ID, Action = "APM.Download", Data = full })
+  send({ Target = registry(), Action = "APM.Download", Data = full })
   return "📦 Download requested for " .. full
 end
 
@@ -304,7 +344,7 @@ function apm.search(query)
   if type(query) ~= "string" or query == "" then
     error("No search query provided", 2)
   end
-  send({ Target = apm.ID, Action = "APM.Search", Data = query })
+  send({ Target = registry(), Action = "APM.Search", Data = query })
   return "🔍 Search requested for " .. query
 end
 
@@ -312,12 +352,12 @@ function apm.info(query)
   if type(query) ~= "string" or query == "" then
     error("No info query provided", 2)
   end
-  send({ Target = apm.ID, Action = "APM.Info", Data = query })
+  send({ Target = registry(), Action = "APM.Info", Data = query })
   return "📦 Info requested for " .. query
 end
 
 function apm.update()
-  send({ Target = apm.ID, Action = "APM.Update" })
+  send({ Target = registry(), Action = "APM.Update" })
   return "📦 Update requested"
 end
 

@@ -16,12 +16,13 @@ ENV = {"Process": {"Id": PID, "Owner": OWNER, "Tags": [
 class Proc:
     """A booted process and a message counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict = ENV) -> None:
         from aos_py.runtime import ProcessRuntime
 
+        self.env = env
         self.rt = ProcessRuntime()
         self.n = 0
-        self.send(OWNER, None, [], id_=PID, all_tags=list(ENV["Process"]["Tags"]))
+        self.send(OWNER, None, [], id_=PID, all_tags=list(env["Process"]["Tags"]))
 
     def send(self, sender: str, data: str | None, tags: list[tuple[str, str]], action: str | None = None,
              id_: str | None = None, all_tags: list[dict] | None = None) -> dict:
@@ -34,7 +35,7 @@ class Proc:
             m["Tags"] = all_tags
         if data is not None:
             m["Data"] = data
-        return self.rt.handle(m, ENV)
+        return self.rt.handle(m, self.env)
 
     def eval(self, code: str) -> dict:
         return self.send(OWNER, code, [], action="Eval")
@@ -182,3 +183,20 @@ def test_apm_broken_package_is_reported_not_installed(proc):
     res = proc.send(APM_ID, "zz-not-hex", [("Result", "success"), ("Name", "@sam/x"), ("Version", "1.0.0")],
                     action="APM.DownloadResponse")
     assert "package source is not valid hex" in _printed(res)
+
+
+def test_apm_follows_the_registry_tag_of_the_process():
+    pytest.importorskip("aos_py.runtime", reason="aos_py is not importable here (install the project with `make venv`)")
+    local_registry = "LOCAL-REGISTRY-PROCESS-ID-11111111111111111"
+    env = {"Process": {"Id": PID, "Owner": OWNER, "Tags": ENV["Process"]["Tags"] + [
+        {"name": "APM-Registry", "value": local_registry}]}}
+    p = Proc(env)
+    try:
+        assert p.value("apm.ID") == local_registry
+        assert p.eval('apm.install("x")')["Messages"][0]["Target"] == local_registry
+        res = p.download("@apm/x", "1.0.0", "return 1")  # from the 2.0.4 registry: refused
+        assert "Attempt to download from illegal source" in _printed(res)
+        res = p.download("@apm/x", "1.0.0", "return 1", sender=local_registry)
+        assert "✅ Downloaded @apm/x@1.0.0" in _printed(res)
+    finally:
+        p.rt.close()
