@@ -367,3 +367,14 @@ def test_dot_commands_and_blueprint_names_complete():
     assert [c.text for c in comp.get_completions(Document(".load"), None)] == [".load-blueprint"]
     assert [c.text for c in comp.get_completions(Document(".load-blueprint ch"), None)] == ["chat", "chatroom"]
     assert [c.text for c in comp.get_completions(Document(".ed"), None)] == [".editor"]
+
+
+def test_catch_up_shows_missed_results_once(tmp_path):
+    s, client, out = make_session(tmp_path)
+    ping = {"Output": {"data": "New Message From x: Action = Ping", "print": True, "prompt": "P> "}}
+    rows = [{"cursor": 7, "id": "m7", "result": ping}, {"cursor": 8, "id": "m8", "result": {"Output": {"data": "eval"}}}]
+    client.results = lambda process, after=None, limit=25, sort="ASC": [r for r in rows if after is None or r["cursor"] > after]
+    s.on_message({"process": "PID", "id": "m7", "from": "OTHER", "action": "Ping", "result": ping})  # seen live first
+    s.catch_up()
+    s.catch_up()
+    assert out.text.count("Action = Ping") == 1 and "eval" not in out.text and s._cursor == 8

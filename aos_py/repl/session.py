@@ -18,6 +18,7 @@ from aos_py.repl.spinner import Spinner
 DEFAULT_PROMPT = "aos> "
 WAIT_SLICE = 30.0
 WATCH_SECONDS = 1.0
+SEEN_LIMIT = 10_000
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -44,6 +45,8 @@ class Session:
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self._stop_watch = threading.Event()
+        self._seen: dict[str, None] = {}
+        self._cursor: int | None = None
         self.on_prompt_change: Callable[[], None] | None = None
         self.last_origin: Callable[[int], tuple[Path, int] | None] | None = None
 
@@ -136,9 +139,17 @@ class Session:
 
     def start_live(self) -> None:
         if self._unsubscribe is None:
+            self._cursor = self._latest_cursor()
             self._unsubscribe = self.client.subscribe(self.process_id, self.on_message)
             self._stop_watch = threading.Event()
             threading.Thread(target=self._watch_node, name="aos-node-watch", daemon=True).start()
+
+    def _latest_cursor(self) -> int | None:
+        try:
+            rows = self.client.results(self.process_id, limit=1, sort="DESC")
+        except Exception:
+            return None
+        return rows[0]["cursor"] if rows else None
 
     def stop_live(self) -> None:
         if self._unsubscribe is not None:
@@ -155,9 +166,17 @@ class Session:
             if getattr(self.client, "hosting", True):
                 continue
             try:
-                self.client.results(self.process_id, limit=1, sort="DESC")
-            except Exception:  # the next call tries again; the shell reports real failures on use
+                self.catch_up()
+            except Exception:  # the next tick tries again; the shell reports real failures on use
                 pass
+
+    def catch_up(self) -> None:
+        """Show results computed while no subscription could see them (the node was changing hands)."""
+        rows = self.client.results(self.process_id, after=self._cursor, limit=100)
+        for row in rows:
+            self._cursor = row["cursor"]
+            self.on_message({"process": self.process_id, "id": row["id"], "from": None, "action": None,
+                             "result": row["result"]})
 
     def pause(self) -> None:
         self.live = False
@@ -181,8 +200,15 @@ class Session:
 
     def on_message(self, event: dict) -> None:
         """Subscription callback (a node thread): print what the process printed, above the input line."""
+        mid = event.get("id")
+        with self._lock:
+            if mid in self._seen:
+                return
+            self._seen[mid] = None
+            while len(self._seen) > SEEN_LIMIT:
+                self._seen.pop(next(iter(self._seen)))
         if event.get("process") not in (None, self.process_id) or self.is_own(event):
-            self._sent.discard(event.get("id"))
+            self._sent.discard(mid)
             return
         result = event.get("result") or {}
         self._set_prompt(result)
