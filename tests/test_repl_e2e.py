@@ -302,3 +302,17 @@ def test_live_feed_survives_the_hosting_terminal_leaving(home):
         other.run("return 'ok'", value("ok"))
     finally:
         other.close()
+
+
+def test_messages_received_while_away_are_shown_on_return(home):
+    aos = Aos(home, "traveller")
+    pid = aos.pid
+    aos.close()
+    sent = script(home, "postman", "--run", f"Send({{Target = '{pid}', Action = 'Postcard'}})")
+    assert sent.returncode == 0, sent.stderr
+    aos = Aos(home, "traveller")
+    try:
+        # printed before the first prompt is drawn
+        assert re.search(r"New Message From .*Action = .*Postcard", ANSI.sub("", aos.child.before))
+    finally:
+        aos.close()

@@ -137,10 +137,21 @@ class Session:
 
     # ---- live feed ----------------------------------------------------------------------------------------
 
+    def cursor_path(self) -> Path:
+        return self.data_dir / "cursors" / f"{self.process_id}.txt"
+
     def start_live(self) -> None:
+        """Subscribe to the process; first show what it printed since this shell last left (as aos's cursor does)."""
         if self._unsubscribe is None:
-            self._cursor = self._latest_cursor()
+            try:
+                self._cursor = int(self.cursor_path().read_text().strip())
+            except (OSError, ValueError):
+                self._cursor = self._latest_cursor()
             self._unsubscribe = self.client.subscribe(self.process_id, self.on_message)
+            try:
+                self.catch_up()
+            except Exception:
+                pass
             self._stop_watch = threading.Event()
             threading.Thread(target=self._watch_node, name="aos-node-watch", daemon=True).start()
 
@@ -154,6 +165,13 @@ class Session:
     def stop_live(self) -> None:
         if self._unsubscribe is not None:
             self._stop_watch.set()
+            latest = self._latest_cursor()
+            if latest is not None:
+                try:
+                    self.cursor_path().parent.mkdir(parents=True, exist_ok=True)
+                    self.cursor_path().write_text(str(latest))
+                except OSError:
+                    pass
             try:
                 self._unsubscribe()
             finally:
