@@ -324,7 +324,7 @@ local function run(msg, env_src)
   if not ok then
     return false, tostring(res), ctl.used
   end
-  local okEnc, out = pcall(json.encode, res)
+  local okEnc, out = pcall(json.encode_result, res)
   if not okEnc then
     return false, tostring(out), ctl.used
   end

@@ -255,6 +255,110 @@ function json.encode(val)
 end
 
 -------------------------------------------------------------------------------
+-- handle() results (used by the host): the same JSON as json.encode, written
+-- with the known fields in a fixed order instead of sorting keys at run time.
+-------------------------------------------------------------------------------
+
+local RESULT_ORDER = { "Output", "Messages", "Spawns", "Assignments", "Error" }
+local RESULT_KEYS = { Output = true, Messages = true, Spawns = true, Assignments = true, Error = true }
+local OUTBOX_ORDER = { "Target", "Data", "Anchor", "Tags" }
+local OUTBOX_KEYS = { Target = true, Data = true, Anchor = true, Tags = true }
+local LIST_FIELDS = { Messages = true, Spawns = true }
+
+-- A list of outbox messages ({Target, Data, Anchor, Tags}); anything else
+-- goes through the general encoder.
+local function encode_outbox(list, stack, out, n)
+  if type(list) ~= "table" then
+    return encode(list, stack, 2, out, n)
+  end
+  local count = 0
+  for k, m in pairs(list) do
+    if type(k) ~= "number" or type(m) ~= "table" or next(m) == nil then
+      return encode_table(list, stack, 2, out, n)
+    end
+    for mk, mv in pairs(m) do
+      if not OUTBOX_KEYS[mk] or type(mv) == "function" then
+        return encode_table(list, stack, 2, out, n)
+      end
+    end
+    count = count + 1
+  end
+  if count == 0 then
+    out[n + 1] = "[]"
+    return n + 1
+  end
+  if count ~= #list then
+    return encode_table(list, stack, 2, out, n)
+  end
+  stack[2] = list
+  out[n + 1] = "["
+  n = n + 1
+  for i = 1, count do
+    local m = list[i]
+    stack[3] = m
+    out[n + 1] = i > 1 and ",{" or "{"
+    n = n + 1
+    local first = true
+    for j = 1, 4 do
+      local key = OUTBOX_ORDER[j]
+      local v = m[key]
+      if v ~= nil then
+        out[n + 1] = first and (key_cache[key] or encode_key(key)) or ("," .. (key_cache[key] or encode_key(key)))
+        first = false
+        n = encode(v, stack, 4, out, n + 1)
+      end
+    end
+    out[n + 1] = "}"
+    n = n + 1
+  end
+  out[n + 1] = "]"
+  return n + 1
+end
+
+local function encode_result_into(res, stack, out)
+  stack[1] = res
+  local n = 1
+  out[1] = "{"
+  local first = true
+  for j = 1, 5 do
+    local key = RESULT_ORDER[j]
+    local v = res[key]
+    if v ~= nil then
+      out[n + 1] = first and (key_cache[key] or encode_key(key)) or ("," .. (key_cache[key] or encode_key(key)))
+      first = false
+      if LIST_FIELDS[key] then
+        n = encode_outbox(v, stack, out, n + 1)
+      else
+        n = encode(v, stack, 2, out, n + 1)
+      end
+    end
+  end
+  out[n + 1] = "}"
+  return n + 1
+end
+
+--- JSON text of a handle() result (equal to json.encode(res) as JSON values).
+function json.encode_result(res)
+  if type(res) ~= "table" or busy or next(res) == nil then
+    return json.encode(res)
+  end
+  for k, v in pairs(res) do
+    if not RESULT_KEYS[k] or type(v) == "function" then
+      return json.encode(res)
+    end
+  end
+  busy = true
+  local ok, n = pcall(encode_result_into, res, stack_buffer, buffer)
+  busy = false
+  if not ok then
+    error(n, 0)
+  end
+  local text = concat(buffer, "", 1, n)
+  if n > 4096 then buffer = {} end
+  return text
+end
+
+-------------------------------------------------------------------------------
 -- Decode
 -------------------------------------------------------------------------------
 
