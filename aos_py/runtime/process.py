@@ -223,6 +223,8 @@ class ProcessRuntime:
                 return self._limit_error(self._memory_message(), gas)
             raise HandleError(message)
         result = _loads(text)
+        if result == []:  # an empty Lua table encodes as an array
+            result = {}
         if not isinstance(result, dict):
             raise HandleError(f"process.handle returned {type(result).__name__}, not a result table")
         result["GasUsed"] = int(gas)
