@@ -183,6 +183,19 @@ local function newclass(bits)
       mul = mul * base
     end
     local len = #digits
+    if base == 10 then
+      -- decimal: validate once, then convert 9-digit slices natively
+      if digits:find("%D") then return nil end
+      local first = (len - 1) % 9 + 1
+      mulsmall_add(z, 1, tonumber(digits:sub(1, first)))
+      local i = first + 1
+      while i <= len do
+        mulsmall_add(z, 1000000000, tonumber(digits:sub(i, i + 8)))
+        i = i + 9
+      end
+      if sign == "-" then negate(z) end
+      return z
+    end
     local i = 1
     while i <= len do
       local j = i + step - 1
