@@ -251,6 +251,15 @@ local function newclass(bits)
     return z
   end
 
+  -- A bint from a number with its fractional part dropped (nil when not a number).
+  function bint.trunc(x)
+    if isbint(x) then return copy(x) end
+    x = tonumber(x)
+    if x == nil then return nil end
+    if math_type(x) == "float" then x = math.modf(x) end
+    return bint.frominteger(x)
+  end
+
   function bint.new(x)
     local z
     if isbint(x) then

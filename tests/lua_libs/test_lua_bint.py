@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from luastate import U32, lua_error, make_lua  # noqa: E402
+from luastate import U32, lua_error, make_lua, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,8 @@ def test_bint_behaviour_aos_programs_rely_on(lua):
     assert vals[21:25] == ["3", "-9", "true", "true"]
     assert vals[25] == str(pow(4, 13, 497))
     assert vals[26] == "6"
+    assert run(lua, "local b = require('.bint')(256); return tostring(b.trunc(-7.9)) .. ' ' .. tostring(b.trunc('2.5'))"
+               ) == "-7 2"
     assert "attempt to divide by zero" in lua_error(lua, "local b = require('.bint')(256); return b(1) // b(0)")
     assert "bitsize is not multiple of word bitsize" in lua_error(lua, "require('.bint')(100)")
 
