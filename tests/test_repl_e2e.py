@@ -216,6 +216,16 @@ def test_run_and_stdin_exit_codes(home):
     assert "5" in again.stdout.split()
     listed = script(home, "--list")
     assert listed.returncode == 0 and "scripted" in listed.stdout
+    (home / "startup").mkdir(exist_ok=True)
+    (home / "startup" / "ok.lua").write_text("Loaded = 'yes'\nreturn 'ok file'\n")
+    (home / "startup" / "bad.lua").write_text("local x = nil\nreturn x.field\n")
+    loaded = script(home, "scripted", "--load", "startup/ok.lua", "--load", "startup/bad.lua", "--run", "return Loaded")
+    assert loaded.returncode == 1  # a --load error is reported, not swallowed
+    text = ANSI.sub("", loaded.stdout)
+    assert "ok file" in text and "attempt to index a nil value (local 'x')" in text and "bad.lua" in text
+    assert "2 | return x.field" in text and "yes" in text.split()
+    missing = script(home, "scripted", "--load", "startup/none.lua", "--run", "return 1")
+    assert missing.returncode == 1 and "--load file not found: startup/none.lua" in missing.stderr
     pid = re.search(r"scripted\S*\s+([A-Za-z0-9_-]{43})", ANSI.sub("", listed.stdout)).group(1)
     by_id = script(home, pid, "--run", "return Name .. ' ' .. Piped")
     assert by_id.returncode == 0 and "scripted 5" in by_id.stdout
