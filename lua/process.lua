@@ -19,7 +19,18 @@ Utils = require(".utils")
 Handlers = require(".handlers")
 local stringify = require(".stringify")
 local assignment = require(".assignment")
-local chance_ok, chance = pcall(require, ".chance")
+-- A bundled module may be missing from a stripped-down library; any other
+-- failure to load it is a bug and is raised.
+local function optional(name)
+  local ok, mod = pcall(require, name)
+  if ok then return true, mod end
+  if type(mod) == "string" and mod:find("module '" .. name .. "' not found", 1, true) then
+    return false, mod
+  end
+  error(mod, 0)
+end
+
+local chance_ok, chance = optional(".chance")
 json = require("json")
 ao = require(".ao")
 package.loaded["ao"] = ao
@@ -428,12 +439,12 @@ do
 end
 
 -- The built-in APM client registers its handlers and sets json / base64.
-local apm_ok, apm_mod = pcall(require, ".apm")
+local apm_ok, apm_mod = optional(".apm")
 if apm_ok then
   apm = apm_mod
 end
 if base64 == nil then
-  local ok, b64 = pcall(require, ".base64")
+  local ok, b64 = optional(".base64")
   if ok then base64 = b64 end
 end
 
