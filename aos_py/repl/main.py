@@ -254,7 +254,10 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
         session.write(render.splash(__version__, wallet.address, str(data_dir), datetime.date.today().year))
         session.write(f"Your AOS Process: {render.GREEN}{pid}{render.RESET}")
     if args.monitor:
-        client.monitor(pid)
+        try:
+            client.monitor(pid)
+        except Exception as exc:
+            session.write(render.colour(f"Could not start monitoring: {exc}", render.RED))
     ok = True
     for f in args.load:
         ok = load_file(session, f) and ok

@@ -147,6 +147,10 @@ class Repl:
                 except ExitShell:
                     s.write("Exiting...")
                     return 0
+                except KeyboardInterrupt:
+                    s.write()
+                except Exception as exc:  # one failed command must not end the session
+                    s.write(render.colour(f"Error: {type(exc).__name__}: {exc}", render.RED))
         finally:
             self.history.save()
             s.stop_live()

@@ -48,7 +48,6 @@ class Session:
         self._seen: dict[str, None] = {}
         self._cursor: int | None = None
         self.on_prompt_change: Callable[[], None] | None = None
-        self.last_origin: Callable[[int], tuple[Path, int] | None] | None = None
 
     # ---- output -------------------------------------------------------------------------------------------
 
@@ -284,5 +283,4 @@ def load_file(session: Session, path: str, cwd: Path | None = None) -> bool:
         session.write(render.colour(f"warning: {warning}", render.YELLOW))
     session.write("The following files will be deployed:")
     session.write(render.colour(bundle.tree(), render.BLUE))
-    session.last_origin = bundle.origin
     return session.evaluate(bundle.code, origin=bundle.origin)
