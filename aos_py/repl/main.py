@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             print(render.process_table(client.find_processes(wallet.address)))
             return 0
         if args.watch:
-            return watch(client, args.watch)
+            return watch(client, wallet, args.watch, data_dir)
         try:
             pid = find_or_spawn(client, wallet, args.name or "default", opts, quiet=scripted)
         except Exception as exc:
@@ -283,28 +283,21 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
     return Repl(session).run()
 
 
-def watch(client, pid: str) -> int:
-    """--watch: print everything a process prints, until Ctrl-C."""
+def watch(client, wallet, pid: str, data_dir: Path) -> int:
+    """--watch: print everything a process prints (also after the node changes hands), until Ctrl-C."""
     import threading
 
-    from aos_py.repl.session import live_text
+    from aos_py.repl.session import Session
 
-    print(f"Watching: {pid}")
-    lock = threading.Lock()
-
-    def show(event: dict) -> None:
-        text = live_text(event.get("result") or {})
-        if text:
-            with lock:
-                print(text, flush=True)
-
-    unsubscribe = client.subscribe(pid, show)
+    print(f"Watching: {pid}", flush=True)
+    session = Session(client, wallet, pid, data_dir, spinner=False)
+    session.start_live()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
-        unsubscribe()
+        session.stop_live()
     return 0
 
 
