@@ -181,3 +181,13 @@ def test_broken_require_example_points_at_lib_line_5(proc):
     res = proc.eval(bundle.code)
     shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin))
     assert "lib.lua" in shown and "5 |   return config.name" in shown
+
+
+def test_one_require_name_for_two_files_is_warned_about(tmp_path):
+    write(tmp_path, "main.lua", 'require("a.mod")\nlocal u = require("util")\n')
+    write(tmp_path, "a/mod.lua", 'return require("util")\n')
+    write(tmp_path, "a/util.lua", "return 1\n")
+    write(tmp_path, "util.lua", "return 2\n")
+    bundle = build_bundle(tmp_path / "main.lua")
+    assert len(bundle.warnings) == 1
+    assert "require 'util' is util.lua here but a/util.lua elsewhere" in bundle.warnings[0]

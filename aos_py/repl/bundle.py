@@ -269,6 +269,7 @@ def build_bundle(path: str | Path, cwd: Path | None = None) -> Bundle:
     modules: dict[Path, Module] = {}
     order: list[Module] = []
     warnings: list[str] = []
+    claimed: dict[str, Path] = {}
 
     def read(p: Path) -> str:
         try:
@@ -294,6 +295,10 @@ def build_bundle(path: str | Path, cwd: Path | None = None) -> Bundle:
                     warnings.append(f"{_rel(p, main_dir)}:{req.line}: module '{req.name}' is not a local file; "
                                     "the process must provide it")
                 continue
+            earlier = claimed.setdefault(req.name, target)
+            if earlier != target:
+                warnings.append(f"{_rel(p, main_dir)}:{req.line}: require '{req.name}' is {_rel(target, main_dir)} here "
+                                f"but {_rel(earlier, main_dir)} elsewhere; package.loaded keeps the one loaded last")
             dep = visit(target, stack + [p])
             if req.name not in dep.names:
                 dep.names.append(req.name)
