@@ -53,6 +53,8 @@ def test_wait_result_errors(client):
     pid = client.spawn(ALICE)
     with pytest.raises(NotFoundError, match="not in the log"):
         client.wait_result(pid, "Z" * 43, timeout=0.2)
+    with pytest.raises(NotFoundError, match="not in the log"):   # said after a short grace, not at timeout
+        client.wait_result(pid, "Z" * 43, timeout=30)
     with pytest.raises(NotFoundError, match="no process"):
         client.wait_result("Y" * 43, "Z" * 43, timeout=0.2)
     assert issubclass(ResultTimeout, ClientError) and issubclass(ResultTimeout, TimeoutError)

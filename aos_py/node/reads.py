@@ -24,21 +24,28 @@ class NodeReads:
         return json.loads(rows[0][0]) if rows else None
 
     def wait_result(self, process: str, message_id: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
         if self.proc(process) is None:
             raise NotFound(f"no process {process} on this node")
+        checked = False
         while True:
             res = self.result(process, message_id)
             if res is not None:
                 return res
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            # an id that is neither logged nor being posted will never get a result; say so early, after
+            # a grace period that covers an item posted a moment ago whose round has not committed yet
+            if not checked and (now - start > 1.0 or now >= deadline):
+                checked = True
                 if not self.store.query("SELECT 1 FROM log WHERE pid=? AND id=?", (process, message_id)) \
                         and not self._in_flight(process, message_id):
                     raise NotFound(f"message {message_id} is not in the log of process {process}")
+            left = deadline - now
+            if left <= 0:
                 raise TimeoutError(f"no result for message {message_id} on process {process} after {timeout} s")
             with self._cv:
-                self._cv.wait(min(left, 0.5))
+                self._cv.wait(min(left, 0.25))
 
     def _in_flight(self, process: str, message_id: str) -> bool:
         with self._cv:
