@@ -240,14 +240,14 @@ local function newclass(bits)
       return x
     end
     if type(x) == "number" then return bint.frominteger(x) end
+    if type(x) == "string" then return bint.fromstring(x) end
     return nil
   end
   bint.tobint = tobint
 
   function bint.parse(x, clone)
     local z = tobint(x, clone)
-    if z == nil and type(x) == "string" then z = bint.fromstring(x) end
-    if z == nil then return x end
+    if z == nil then return tonumber(x) end
     return z
   end
 
@@ -273,9 +273,10 @@ local function newclass(bits)
     return z
   end
 
+  -- (lua-bint's wording, kept so that error texts match)
   local function checkbint(x)
     local z = tobint(x)
-    if z == nil then error("value cannot be represented by a bint") end
+    if z == nil then error("value has not integer representation") end
     return z
   end
 
@@ -353,7 +354,7 @@ local function newclass(bits)
       if fits then return bint.tointeger(x) end
       return tonumber(bint.tobase(x, 10)) + 0.0
     end
-    return x
+    return tonumber(x)
   end
   local tonum = bint.tonumber
 
@@ -363,17 +364,24 @@ local function newclass(bits)
     local out = {}
     for i = 1, n do out[i] = string.pack("<I4", x[i]) end
     local s = concat(out)
-    if trim then s = s:gsub("\0+$", "") end
+    if trim then
+      s = s:gsub("\0+$", "")
+      if s == "" then s = "\0" end
+    end
     return s
   end
 
   function bint.tobe(x, trim)
     local s = bint.tole(x):reverse()
-    if trim then s = s:gsub("^\0+", "") end
+    if trim then
+      s = s:gsub("^\0+", "")
+      if s == "" then s = "\0" end
+    end
     return s
   end
 
   function bint.fromle(s)
+    if type(s) ~= "string" then error("buffer is not a string", 2) end
     local z = setzero(raw())
     for i = 1, math.min(#s, n * 4) do
       local w = (i - 1) // 4 + 1
@@ -383,6 +391,7 @@ local function newclass(bits)
   end
 
   function bint.frombe(s)
+    if type(s) ~= "string" then error("buffer is not a string", 2) end
     return bint.fromle(s:reverse())
   end
 
@@ -396,7 +405,7 @@ local function newclass(bits)
   end
 
   function bint.isintegral(x)
-    return isbint(x) or math_type(x) == "integer" or (math_type(x) == "float" and x == floor(x))
+    return isbint(x) or math_type(x) == "integer"
   end
 
   function bint.isnumeric(x)
@@ -437,12 +446,12 @@ local function newclass(bits)
 
   function bint.iseven(x)
     if isbint(x) then return x[1] & 1 == 0 end
-    return x % 2 == 0
+    return math.abs(x) % 2 == 0
   end
 
   function bint.isodd(x)
     if isbint(x) then return x[1] & 1 == 1 end
-    return x % 2 == 1
+    return math.abs(x) % 2 == 1
   end
 
   -- operators (.bint.ops) -----------------------------------------------------

@@ -206,6 +206,9 @@ return function(bint, W)
       q = q < 0 and math.ceil(q) or floor(q)
       return q, math.fmod(a, b)
     end
+    if isneg(ix) and bint.isminusone(iy) and ucompare(ix, bint.mininteger()) == 0 then
+      error("division overflow")
+    end
     local q, r = udivmod(absval(ix), absval(iy))
     if isneg(ix) ~= isneg(iy) then negate(q) end
     if isneg(ix) then negate(r) end
@@ -281,12 +284,12 @@ return function(bint, W)
 
   function bint.floor(x)
     if isbint(x) then return copy(x) end
-    return bint.new(floor(x))
+    return bint.new(floor(tonumber(x)))
   end
 
   function bint.ceil(x)
     if isbint(x) then return copy(x) end
-    return bint.new(math.ceil(x))
+    return bint.new(math.ceil(tonumber(x)))
   end
 
   -- x^y for an integer y >= 0, wrapping.
@@ -349,8 +352,9 @@ return function(bint, W)
   end
 
   local function shiftcount(y)
-    local s = tointeger(isbint(y) and bint.tointeger(y) or y)
-    if s == nil then error("shift count must be an integer", 3) end
+    local s
+    if isbint(y) then s = bint.tointeger(y) else s = tointeger(tonumber(y)) end
+    if s == nil then error("value has no integer representation") end
     return s
   end
 
@@ -433,12 +437,36 @@ return function(bint, W)
   function bint.max(x, y)
     local ix, iy = tobint(x), tobint(y)
     if ix and iy then return copy(scompare(ix, iy) >= 0 and ix or iy) end
-    return math.max(tonum(x), tonum(y))
+    return bint.parse(math.max(tonum(x), tonum(y)))
   end
 
   function bint.min(x, y)
     local ix, iy = tobint(x), tobint(y)
     if ix and iy then return copy(scompare(ix, iy) <= 0 and ix or iy) end
-    return math.min(tonum(x), tonum(y))
+    return bint.parse(math.min(tonum(x), tonum(y)))
   end
+
+  -- in-place variants (self is updated and returned) ----------------------------
+
+  local function assign(self, z)
+    for i = 1, n do self[i] = z[i] end
+    return self
+  end
+
+  function bint._assign(self, y) return assign(self, checkbint(y)) end
+  function bint._add(self, y) return assign(self, bint.__add(self, checkbint(y))) end
+  function bint._sub(self, y) return assign(self, bint.__sub(self, checkbint(y))) end
+  function bint._band(self, y) return assign(self, bint.__band(self, y)) end
+  function bint._bor(self, y) return assign(self, bint.__bor(self, y)) end
+  function bint._bxor(self, y) return assign(self, bint.__bxor(self, y)) end
+  function bint._bnot(self) return assign(self, bint.__bnot(self)) end
+  function bint._unm(self) return negate(self) end
+  function bint._inc(self) return assign(self, bint.inc(self)) end
+  function bint._dec(self) return assign(self, bint.dec(self)) end
+  function bint._abs(self)
+    if isneg(self) then negate(self) end
+    return self
+  end
+  function bint._shlone(self) return assign(self, shl(self, 1)) end
+  function bint._shrone(self) return assign(self, shr(self, 1)) end
 end

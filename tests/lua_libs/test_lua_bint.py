@@ -176,3 +176,29 @@ def test_bint_unsigned_division_stress(lua):
     for (a, b), line in zip(pairs, got, strict=True):
         q, r = (int(x, 16) for x in line.split())
         assert (q, r) == divmod(a, b), (hex(a), hex(b))
+
+
+def test_bint_mixed_operands_and_in_place_methods(lua):
+    got = lua.execute(b"""return (function()
+        local bint = require('.bint')(256)
+        local a = bint(5)
+        local r = {
+          tostring(a + '3'), tostring('10' - a), tostring(a < '6'), tostring(bint.eq(a, '5')),
+          tostring(bint.parse('12')), math.type(bint.parse('1.5')), tostring(bint.tonumber('7')),
+          #bint.tole(bint(0), true), bint.tobe(bint(258), true), tostring(bint.max(2, 3.5)),
+          tostring(bint.isintegral(2.0)), tostring(bint.iseven(-4)),
+        }
+        local x = bint(10)
+        x:_add(5); r[#r + 1] = tostring(x)
+        x:_sub('20'); r[#r + 1] = tostring(x)
+        x:_abs(); r[#r + 1] = tostring(x)
+        x:_unm(); x:_inc(); r[#r + 1] = tostring(x)
+        x:_shlone(); r[#r + 1] = tostring(x)
+        x:_assign(7):_dec(); r[#r + 1] = tostring(x)
+        return table.concat(r, ' ')
+    end)()""")
+    assert got.decode() == "8 5 true true 12 float 7 1 \x01\x02 3.5 false true 15 -5 5 -4 -8 6"
+    assert "division overflow" in lua_error(lua, "local b = require('.bint')(256); b.tdiv(b.mininteger(), -1)")
+    assert "value has no integer representation" in lua_error(lua, "local b = require('.bint')(256); return b(1) << 1.5")
+    assert "value has not integer representation" in lua_error(lua, "local b = require('.bint')(256); b.ult(1, {})")
+    assert "buffer is not a string" in lua_error(lua, "require('.bint')(256).fromle(5)")
