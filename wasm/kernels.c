@@ -134,7 +134,7 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
     for (int r = 0; r < nr; r++) {
         const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
 #ifdef __wasm_simd128__
-        v128_t acc = wasm_f32x4_splat(0), acc2 = acc;
+        v128_t acc = wasm_f32x4_splat(0);
         const int16_t *xs = a->qs16; /* locals: a->... would be reloaded from memory every block */
         const float *xd = a->d;
 #pragma clang loop unroll(disable)
@@ -142,7 +142,7 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
             v128_t s0 = dot_q8_block(&b[i], xs + i * QK8_0);
             acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * xd[i]), acc);
         }
-        out[r] = hsum4(wasm_f32x4_add(acc, acc2));
+        out[r] = hsum4(acc);
 #else
         float s = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {

@@ -75,7 +75,6 @@ static int contains_ci(strv s, const char *needle) {
 
 static int sv_eq(strv a, const char *b) { return a.n == strlen(b) && memcmp(a.s, b, a.n) == 0; }
 
-static int special_cmp_len;
 static const vocab_t *special_cmp_vocab;
 static int cmp_special(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -86,7 +85,6 @@ static int cmp_special(const void *a, const void *b) {
 
 int vocab_load(vocab_t *v, const gguf_file *g, uint32_t n_vocab_model) {
     memset(v, 0, sizeof(*v));
-    (void)special_cmp_len;
     strv model;
     if (!gguf_get_str(g, "tokenizer.ggml.model", &model)) {
         llm_set_error("the model has no tokenizer (tokenizer.ggml.model is missing)");
