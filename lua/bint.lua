@@ -294,6 +294,17 @@ local function newclass(bits)
 
   local DEC_CHUNK = 1000000000
 
+  -- Whether x (signed) fits a Lua integer.
+  local function fits64(x)
+    local neg = isneg(x)
+    local fill = neg and M32 or 0
+    for i = 3, n do
+      if x[i] ~= fill then return false end
+    end
+    if n >= 2 and (x[2] & TOPBIT ~= 0) ~= neg then return false end
+    return true
+  end
+
   -- Digits of x in base 2..36; signed (with '-') for base 10 unless unsigned
   -- is given, two's complement for other bases unless unsigned == false.
   function bint.tobase(x, base, unsigned)
@@ -303,6 +314,9 @@ local function newclass(bits)
       error("base must be an integer from 2 to 36", 2)
     end
     if unsigned == nil then unsigned = base ~= 10 end
+    if base == 10 and not unsigned and n >= 2 and fits64(x) then
+      return tostring(x[1] | (x[2] << 32))
+    end
     local z = copy(x)
     local neg = false
     if not unsigned and isneg(z) then
@@ -341,17 +355,7 @@ local function newclass(bits)
   -- x as a Lua integer when it fits in 64 bits, else the nearest float.
   function bint.tonumber(x)
     if isbint(x) then
-      local neg = isneg(x)
-      local fits = true
-      local fill = neg and M32 or 0
-      for i = 3, n do
-        if x[i] ~= fill then fits = false break end
-      end
-      if fits and n >= 2 then
-        local top = x[2] & TOPBIT ~= 0
-        if top ~= neg then fits = false end
-      end
-      if fits then return bint.tointeger(x) end
+      if fits64(x) then return bint.tointeger(x) end
       return tonumber(bint.tobase(x, 10)) + 0.0
     end
     return tonumber(x)
