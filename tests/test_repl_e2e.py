@@ -227,6 +227,11 @@ def test_run_and_stdin_exit_codes(home):
     missing = script(home, "scripted", "--load", "startup/none.lua", "--run", "return 1")
     assert missing.returncode == 1 and "--load file not found: startup/none.lua" in missing.stderr
     pid = re.search(r"scripted\S*\s+([A-Za-z0-9_-]{43})", ANSI.sub("", listed.stdout)).group(1)
+    tagged = script(home, "tagged", "--tag-name", "Zeta", "--tag-value", "1", "--tag-name", "Alpha", "--tag-value", "2",
+                    "--run", "local t = {} for _, x in ipairs(Inbox[1].TagArray) do t[#t + 1] = x.name .. '=' .. x.value end "
+                             "return table.concat(t, ',')")
+    assert tagged.returncode == 0, tagged.stderr
+    assert tagged.stdout.split(",")[:4] == ["App-Name=aos", "Name=tagged", "Zeta=1", "Alpha=2"]
     by_id = script(home, pid, "--run", "return Name .. ' ' .. Piped")
     assert by_id.returncode == 0 and "scripted 5" in by_id.stdout
 
@@ -281,7 +286,7 @@ def test_picker_when_several_processes_share_a_name(home):
 
     client = Client.open(home / "node")
     try:
-        second = client.spawn(load_wallet(home / "wallet.json"), name="twin", tags=[("App-Name", "aos")])
+        second = client.spawn(load_wallet(home / "wallet.json"), name="twin")
         rows = client.find_processes(load_wallet(home / "wallet.json").address, "twin")
     finally:
         client.close()

@@ -105,9 +105,10 @@ def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
         rows = client.find_processes(wallet.address, target)
     if rows:
         return rows[0]["id"] if len(rows) == 1 else pick_process(rows, target)["id"]
-    tags = [("App-Name", "aos"), *opts["tags"]]
     with Spinner("[Spawning New Process...]", enabled=None if not quiet else False):
-        return client.spawn(wallet, name=target, module=opts["module"], tags=tags, data=opts["data"], cron=opts["cron"])
+        # the client writes App-Name=aos and Name=<name> first, then these tags in order (as aos does)
+        return client.spawn(wallet, name=target, module=opts["module"], tags=opts["tags"], data=opts["data"],
+                            cron=opts["cron"])
 
 
 def model_command(argv: list[str]) -> int:
