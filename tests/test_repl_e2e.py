@@ -331,3 +331,21 @@ def test_messages_received_while_away_are_shown_on_return(home):
         assert re.search(r"New Message From .*Action = .*Postcard", ANSI.sub("", aos.child.before))
     finally:
         aos.close()
+
+
+def test_model_add_and_list(home):
+    from aos_py.inference.demo import demo_model_path
+
+    def model(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "aos_py", "model", *args, "--data-dir", str(home / "node")],
+                              text=True, capture_output=True, env=aos_env(home), cwd=str(home), timeout=TIMEOUT)
+
+    added = model("add", str(demo_model_path()))
+    assert added.returncode == 0, added.stderr
+    model_id = added.stdout.strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", model_id)
+    listed = model("list")
+    assert listed.returncode == 0 and model_id in listed.stdout
+    readable = script(home, "reader", "--run", f"local f = io.open('/data/{model_id}', 'rb') "
+                                               "local magic = f:read(4) f:close() return magic")
+    assert readable.returncode == 0 and "GGUF" in readable.stdout.split()

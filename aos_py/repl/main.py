@@ -19,8 +19,6 @@ from aos_py.repl import render
 PROCESS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 CRON_RE = re.compile(r"^(\d+)-(second|seconds|minute|minutes|hour|hours|day|days|month|months|year|years|block|blocks)$",
                      re.IGNORECASE)
-BOOT_ERROR = ("An Error occurred trying to contact your AOS process. Please check your access points, "
-              "and if the problem persists contact support.")
 
 
 class UsageError(Exception):
@@ -118,7 +116,7 @@ def model_command(argv: list[str]) -> int:
                    help="add FILE.gguf: import a model and print its data id (Lua loads it as /data/<id>); list: show models")
     p.add_argument("file", nargs="?", help="the .gguf file (for add)")
     p.add_argument("--data-dir", metavar="DIR", help="node data directory (default: $AOS_PY_HOME or ~/.aos-py)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     if args.cmd == "add" and not args.file:
         p.error("add needs a FILE.gguf")
     from aos_py.inference.models import (
@@ -238,7 +236,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             pid = find_or_spawn(client, wallet, args.name or "default", opts, quiet=scripted)
         except Exception as exc:
-            print(render.colour(f"{BOOT_ERROR}\n{exc}", render.RED), file=sys.stderr)
+            # say what failed (aos's generic "check your access points" text hid the cause)
+            print(render.colour(f"Could not find or spawn process '{args.name or 'default'}': {exc}", render.RED),
+                  file=sys.stderr)
             return 1
         return connect(client, wallet, pid, data_dir, args, piped, scripted)
     finally:
