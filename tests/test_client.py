@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def test_list_data_filters_by_tag(client):
     assert {d["id"] for d in client.list_data("Type", "Model")} == {a, b}
     assert [d["id"] for d in client.list_data("Name", "b")] == [b]
     assert {d["id"] for d in client.list_data()} >= {a, b}
+
+
+def test_a_connected_clients_subscriber_may_call_back_into_the_node(client):
+    other = Client.open(client.data_dir)
+    try:
+        assert not other.hosting
+        pid = other.spawn(ALICE)
+        answers = []
+
+        def on_event(event):
+            if event["action"] == "Eval" and not answers:
+                answers.append(other.eval(ALICE, pid, "6 * 7")["Output"]["data"])
+        other.subscribe(pid, on_event)
+        other.eval(ALICE, pid, "1")
+        deadline = time.monotonic() + 10
+        while not answers and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert answers == ["42"]
+    finally:
+        other.close()

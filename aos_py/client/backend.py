@@ -12,6 +12,7 @@ import fcntl
 import itertools
 import logging
 import os
+import queue
 import secrets
 import threading
 from collections.abc import Callable
@@ -202,20 +203,31 @@ class RemoteBackend:
         self._events: dict[int, Callable[[dict], None]] = {}
         self._cv = threading.Condition()
         self.alive = True
+        self._event_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._deliverer = threading.Thread(target=self._deliver, name="aos-client-events", daemon=True)
+        self._deliverer.start()
         self._reader = threading.Thread(target=self._read, name="aos-client-reader", daemon=True)
         self._reader.start()
+
+    def _deliver(self) -> None:
+        """Run subscriber callbacks off the reader thread: a callback may make calls of its own."""
+        while True:
+            item = self._event_queue.get()
+            if item is None:
+                return
+            cb = self._events.get(item[0])
+            if cb is not None:
+                try:
+                    cb(item[1])
+                except Exception:  # noqa: BLE001 - a subscriber's bug must not cut the connection
+                    log.exception("subscriber callback failed")
 
     def _read(self) -> None:
         try:
             while True:
                 msg = self.conn.recv()
                 if msg[0] == "event":
-                    cb = self._events.get(msg[1])
-                    if cb is not None:
-                        try:
-                            cb(msg[2])
-                        except Exception:  # noqa: BLE001
-                            log.exception("subscriber callback failed")
+                    self._event_queue.put((msg[1], msg[2]))
                     continue
                 with self._cv:
                     self._pending[msg[1]] = list(msg)
@@ -274,6 +286,7 @@ class RemoteBackend:
 
     def close(self) -> None:
         self.alive = False
+        self._event_queue.put(None)
         try:
             self.conn.close()
         except OSError:
