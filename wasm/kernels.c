@@ -194,13 +194,17 @@ static void rows_q4_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 
 static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
     uint32_t nb = w->ne0 / QK_K;
+    const int8_t *aq = a->qs; /* locals: fields of a would be reloaded from memory in the loops */
+    const int16_t *as16 = a->qs16, *absum = a->bsums;
+    const float *ad = a->d;
+    (void)as16;
     for (int r = 0; r < nr; r++) {
         const block_q4_K *b = (const block_q4_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
         float sumf = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK_K; /* scalar path */
+            const int8_t *xq = aq + i * QK_K; /* scalar path */
             (void)xq;
-            const int16_t *bs = a->bsums + i * (QK_K / 16);
+            const int16_t *bs = absum + i * (QK_K / 16);
             uint8_t sc[8], mn[8];
             {
                 uint32_t w0, w1, w2, t;
@@ -219,7 +223,7 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 #ifdef __wasm_simd128__
             const v128_t m4 = wasm_i8x16_splat(0xF);
             v128_t acc = wasm_i32x4_splat(0);
-            const int16_t *x16 = a->qs16 + i * QK_K;
+            const int16_t *x16 = as16 + i * QK_K;
 #pragma clang loop unroll(disable)
             for (int j = 0; j < 4; j++, q += 32, x16 += 64) {
                 v128_t q0 = LOAD_AT(q, 0), q1 = LOAD_AT(q, 16);
@@ -247,8 +251,8 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                 sumi += sc[2 * j] * s_lo + sc[2 * j + 1] * s_hi;
             }
 #endif
-            float d = a->d[i] * H2F(b[i].d);
-            float dmin = a->d[i] * H2F(b[i].dmin);
+            float d = ad[i] * H2F(b[i].d);
+            float dmin = ad[i] * H2F(b[i].dmin);
             sumf += d * (float)sumi - dmin * (float)summs;
         }
         out[r] = sumf;
@@ -257,11 +261,15 @@ static void rows_q4_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 
 static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
     uint32_t nb = w->ne0 / QK_K;
+    const int8_t *aq = a->qs; /* locals: fields of a would be reloaded from memory in the loops */
+    const int16_t *as16 = a->qs16;
+    const float *ad = a->d;
+    (void)as16;
     for (int r = 0; r < nr; r++) {
         const block_q6_K *b = (const block_q6_K *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
         float sumf = 0.0f;
         for (uint32_t i = 0; i < nb; i++) {
-            const int8_t *xq = a->qs + i * QK_K; /* scalar path */
+            const int8_t *xq = aq + i * QK_K; /* scalar path */
             (void)xq;
             const uint8_t *ql = b[i].ql, *qh = b[i].qh;
             const int8_t *sc = b[i].scales;
@@ -276,7 +284,7 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                 const int8_t *s_ = sc + 8 * c;
                 v128_t l0 = wasm_v128_load(l_ + 16 * h), l1 = wasm_v128_load(l_ + 32 + 16 * h);
                 v128_t hh = wasm_v128_load(h_ + 16 * h);
-                const int16_t *x0 = a->qs16 + i * QK_K + 128 * c + 16 * h;
+                const int16_t *x0 = as16 + i * QK_K + 128 * c + 16 * h;
                 v128_t q1 = wasm_v128_or(wasm_v128_and(l0, m4), wasm_i8x16_shl(wasm_v128_and(hh, m3), 4));
                 acc = wasm_i32x4_add(acc, wasm_i32x4_mul(dot_w8_x16(wasm_i8x16_sub(q1, o32), x0), wasm_i32x4_splat(s_[h + 0])));
                 v128_t q2 = wasm_v128_or(wasm_v128_and(l1, m4), wasm_i8x16_shl(wasm_v128_and(wasm_u8x16_shr(hh, 2), m3), 4));
@@ -309,7 +317,7 @@ static void rows_q6_K(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                 sc += 8;
             }
 #endif
-            sumf += (a->d[i] * H2F(b[i].d)) * (float)sumi;
+            sumf += (ad[i] * H2F(b[i].d)) * (float)sumi;
         }
         out[r] = sumf;
     }
