@@ -92,6 +92,7 @@ def test_bundle_shape_order_and_tree(tmp_path):
     bundle = build_bundle(tmp_path / "main.lua")
     assert [m.path.name for m in bundle.modules] == ["helper.lua", "a.lua", "init.lua", "main.lua"]
     assert "local function _loaded_mod_lib_a()" in bundle.code
+    assert '"@lib/a.lua"' in bundle.code  # compiled under its own name
     assert '_G.package.loaded["lib.a"] = _loaded_mod_lib_a()' in bundle.code
     assert bundle.code.rstrip().endswith("return a.v .. b.v")
     assert bundle.tree().splitlines() == ["main.lua MAIN", "├── lib/a.lua", "│   └── lib/helper.lua", "└── b/init.lua"]
@@ -121,7 +122,7 @@ def test_runtime_error_in_required_file_maps_to_its_file_and_line(tmp_path, proc
     bundle = build_bundle(tmp_path / "main.lua")
     res = proc.eval(bundle.code)
     assert res.get("Error")
-    shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin))
+    shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin, tmp_path))
     assert "attempt to index a nil value (local 't')" in shown
     assert "in " in shown and "lib.lua" in shown
     assert "4 |   return t.field" in shown
@@ -133,7 +134,9 @@ def test_syntax_error_in_main_maps_to_main_line(tmp_path, proc):
     write(tmp_path, "dep.lua", "return 1\n")
     bundle = build_bundle(tmp_path / "main.lua")
     res = proc.eval(bundle.code)
-    path, line = bundle.origin(render.parse_error(render.split_error(res["Error"])[1])[1])
+    text, line, file = render.parse_error(render.split_error(res["Error"])[1])
+    assert file is None
+    path, line = bundle.origin(line)
     assert path.name == "main.lua" and line == 2
 
 
@@ -179,7 +182,8 @@ def test_counter_example_project_loads_and_counts(proc):
 def test_broken_require_example_points_at_lib_line_5(proc):
     bundle = build_bundle(EXAMPLES / "broken-require" / "main.lua")
     res = proc.eval(bundle.code)
-    shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin))
+    shown = render.strip_ansi(render.format_error(res["Error"], bundle.code, bundle.origin,
+                                                  EXAMPLES / "broken-require"))
     assert "lib.lua" in shown and "5 |   return config.name" in shown
 
 
@@ -191,3 +195,31 @@ def test_one_require_name_for_two_files_is_warned_about(tmp_path):
     bundle = build_bundle(tmp_path / "main.lua")
     assert len(bundle.warnings) == 1
     assert "require 'util' is util.lua here but a/util.lua elsewhere" in bundle.warnings[0]
+
+
+def test_later_errors_in_loaded_modules_name_their_file(tmp_path, proc):
+    write(tmp_path, "main.lua", 'Later = require("my lib")\nreturn "loaded"\n')
+    write(tmp_path, "my lib.lua", "local M = {}\n\nfunction M.boom()\n  return nil .. 'x'\nend\nreturn M\n")
+    bundle = build_bundle(tmp_path / "main.lua")
+    assert proc.eval(bundle.code)["Output"]["data"] == "loaded"
+    res = proc.eval("return Later.boom()")  # a plain Eval, long after the .load
+    text, line, file = render.parse_error(render.split_error(res["Error"])[1])
+    assert (file, line) == ("my lib.lua", 4) and text.startswith("attempt to concatenate a nil value")
+    shown = render.strip_ansi(render.format_error(res["Error"], "return Later.boom()", base=tmp_path))
+    assert "in " in shown and "my lib.lua" in shown and "4 |   return nil .. 'x'" in shown
+
+
+def test_syntax_error_in_a_dependency_names_it(tmp_path, proc):
+    write(tmp_path, "main.lua", 'local d = require("dep")\nreturn d\n')
+    write(tmp_path, "dep.lua", "local ok = 1\nlocal = 2\nreturn ok\n")
+    bundle = build_bundle(tmp_path / "main.lua")
+    res = proc.eval(bundle.code)
+    text, line, file = render.parse_error(render.split_error(res["Error"])[1])
+    assert (file, line) == ("dep.lua", 2)
+
+
+def test_module_text_that_ends_in_brackets_survives_bundling(tmp_path, proc):
+    write(tmp_path, "main.lua", 'return require("tricky")[1]\n')
+    write(tmp_path, "tricky.lua", 'local t = {"a]]b", [==[x]]y]==]}\nreturn { t[1] .. t[2] }')
+    res = proc.eval(build_bundle(tmp_path / "main.lua").code)
+    assert res["Output"]["data"] == "a]]bx]]y"

@@ -311,22 +311,33 @@ def build_bundle(path: str | Path, cwd: Path | None = None) -> Bundle:
 
     main = visit(main_path, [])
     pieces: list[str] = []
-    segments: list[Segment] = []
     line = 1
     for mod in order:
         fname = _func_name(mod.names[0])
-        header = f"-- module: {_lua_string(mod.names[0])}\nlocal function {fname}()\n"
-        body = mod.source if mod.source.endswith("\n") or not mod.source else mod.source + "\n"
-        footer = "end\n" + "".join(f"_G.package.loaded[{_lua_string(n)}] = {fname}()\n" if i == 0 else
-                                   f"_G.package.loaded[{_lua_string(n)}] = _G.package.loaded[{_lua_string(mod.names[0])}]\n"
-                                   for i, n in enumerate(mod.names))
-        piece = header + body + footer
-        segments.append(Segment(mod.path, line + 2, body.count("\n")))
+        # The body is compiled under its own file name, so errors raised in it at any later time (in a
+        # handler, say) read "lib/x.lua:12: ..." instead of a line of the bundle.
+        chunkname = "@" + _rel(mod.path, main_dir).replace("\\", "/")
+        piece = (f"-- module: {_lua_string(mod.names[0])}\nlocal function {fname}()\n"
+                 f"  return assert(load({_long_string(mod.source)}, {_lua_string(chunkname)}))()\nend\n")
+        piece += "".join(f"_G.package.loaded[{_lua_string(n)}] = {fname}()\n" if i == 0 else
+                         f"_G.package.loaded[{_lua_string(n)}] = _G.package.loaded[{_lua_string(mod.names[0])}]\n"
+                         for i, n in enumerate(mod.names))
         pieces.append(piece)
         line += piece.count("\n") + 1  # the blank line that joins pieces
-    segments.append(Segment(main.path, line, max(1, main.source.count("\n") + 1)))
+    segments = [Segment(main.path, line, max(1, main.source.count("\n") + 1))]
     pieces.append(main.source)
     return Bundle("\n".join(pieces), main, order + [main], segments, warnings)
+
+
+def _long_string(text: str) -> str:
+    """`text` as a Lua long string whose level does not occur in it (the leading newline is dropped by Lua)."""
+    if not text.endswith("\n"):
+        text += "\n"  # so the text's own last characters cannot join the closing bracket
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[\n{text}]{eq}]"
 
 
 def _rel(p: Path, base: Path) -> str:

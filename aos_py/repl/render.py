@@ -72,20 +72,21 @@ def split_error(error: str) -> tuple[str, str]:
     return "", error
 
 
-def parse_error(message: str) -> tuple[str, int | None]:
-    """(clean message, line) from a Lua error: chunk prefixes removed, the last `[string "aos"]:N:` is the line."""
+_LOCATION = re.compile(r'(?:\[string "aos"\]|(?:^|(?<=: ))([^:"\[\]\n]+?\.lua)):(\d+):\s?')
+
+
+def parse_error(message: str) -> tuple[str, int | None, str | None]:
+    """(clean message, line, file) of a Lua error.
+
+    The last position in user code wins: `[string "aos"]:N:` (the submitted chunk, file None) or
+    `path/file.lua:N:` (a module loaded by .load under its own name). Library positions are dropped.
+    """
     plain = strip_ansi(message).strip()
-    line = None
-    matches = list(_AOS_LINE.finditer(plain))
-    if matches:
-        line = int(matches[-1].group(1))
-        plain = plain[matches[-1].end():]
-    else:
-        last = list(re.finditer(r":(\d+):\s?", plain))
-        if last:
-            line = int(last[-1].group(1))
-    plain = _CHUNK_PREFIX.sub("", plain)
-    return plain.strip(), line
+    matches = list(_LOCATION.finditer(plain))
+    if not matches:
+        return _CHUNK_PREFIX.sub("", plain).strip(), None, None
+    last = matches[-1]
+    return plain[last.end():].strip(), int(last.group(2)), last.group(1)
 
 
 def source_frame(lines: list[str], line: int, context: int = 1) -> str:
@@ -99,20 +100,21 @@ def source_frame(lines: list[str], line: int, context: int = 1) -> str:
     return "\n".join(out)
 
 
-def format_error(error: str, code: str, origin=None) -> str:
+def format_error(error: str, code: str, origin=None, base: Path | None = None) -> str:
     """An Eval error as aos shows it: print log, bold message, `in <file>`, a source frame and the footer.
 
-    `origin(line) -> (path, local_line) | None` maps bundle lines back to files (for .load).
+    `origin(line) -> (path, local_line) | None` maps bundle lines back to files (for .load); an error that
+    names a module file is looked up under `base` (the loaded project's folder, else the current one).
     """
     log, message = split_error(error)
-    text, line = parse_error(message)
+    text, line, file = parse_error(message)
     parts = [log] if log else []
     if line is None:
         parts.append(colour(strip_ansi(message).strip() or UNKNOWN_ERROR, RED))
         return "\n".join(parts)
     parts.append(f"{BOLD}{text}{RESET}")
     src_lines = code.split("\n")
-    where = origin(line) if origin else None
+    where = (Path(base or Path.cwd()) / file, line) if file else (origin(line) if origin else None)
     if where:
         path, local = where
         parts.append(colour(f"in {_display_path(path)}", DIM))

@@ -94,7 +94,7 @@ class Session:
                     spin.update(f"[Computing {mid}... still running, Ctrl-C stops waiting]")
 
     def evaluate(self, code: str, origin: Callable[[int], tuple[Path, int] | None] | None = None,
-                 echo: bool = False) -> bool:
+                 echo: bool = False, base: Path | None = None) -> bool:
         """Evaluate and print as aos does; True when the process reported no error."""
         if echo:
             self.write(render.echo_input(code))
@@ -107,15 +107,15 @@ class Session:
             self.write(render.colour(f"Error: {exc}", render.RED))
             self.write()
             return False
-        return self.show_result(result, code, origin)
+        return self.show_result(result, code, origin, base)
 
     def show_result(self, result: dict, code: str,
-                    origin: Callable[[int], tuple[Path, int] | None] | None = None) -> bool:
+                    origin: Callable[[int], tuple[Path, int] | None] | None = None, base: Path | None = None) -> bool:
         self._set_prompt(result)
         error = result.get("Error")
         if error:
             text = error if isinstance(error, str) else str(error)
-            self.write(render.format_error(text, code, origin))
+            self.write(render.format_error(text, code, origin, base))
             self.write()
             return False
         text = render.output_text(result)
@@ -283,4 +283,4 @@ def load_file(session: Session, path: str, cwd: Path | None = None) -> bool:
         session.write(render.colour(f"warning: {warning}", render.YELLOW))
     session.write("The following files will be deployed:")
     session.write(render.colour(bundle.tree(), render.BLUE))
-    return session.evaluate(bundle.code, origin=bundle.origin)
+    return session.evaluate(bundle.code, origin=bundle.origin, base=bundle.main.path.parent)
