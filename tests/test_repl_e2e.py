@@ -117,6 +117,8 @@ def test_load_project_with_nested_require_and_error_location(home):
         assert "attempt to index a nil value (local 'cfg')" in out
         assert re.search(r"in \S*lib/bad\.lua", out)
         assert "4 |   return cfg.value" in out
+        out = aos.run('require("lib.bad").run()', "This error occurred")  # later, from a plain line
+        assert re.search(r"in \S*lib/bad\.lua", out) and "4 |   return cfg.value" in out
     finally:
         aos.close()
 
