@@ -102,7 +102,8 @@ def test_load_project_with_nested_require_and_error_location(home):
     (proj / "lib" / "deep").mkdir(parents=True)
     (proj / "main.lua").write_text('local greet = require("lib.greet")\nGreeting = greet.hello("ao")\nreturn Greeting\n')
     (proj / "lib" / "greet.lua").write_text('local fmt = require("deep.fmt")\nlocal M = {}\n'
-                                            'function M.hello(who) return fmt.wrap("hello " .. who) end\nreturn M\n')
+                                            'function M.hello(who) return fmt.wrap("hello " .. who) end\n'
+                                            'function M.fail() local t = nil; return t.x end\nreturn M\n')
     (proj / "lib" / "deep" / "fmt.lua").write_text('return { wrap = function(s) return "<" .. s .. ">" end }\n')
     (proj / "broken.lua").write_text('local bad = require("lib.bad")\nreturn bad.run()\n')
     (proj / "lib" / "bad.lua").write_text('local M = {}\nfunction M.run()\n  local cfg = nil\n'
@@ -117,8 +118,8 @@ def test_load_project_with_nested_require_and_error_location(home):
         assert "attempt to index a nil value (local 'cfg')" in out
         assert re.search(r"in \S*lib/bad\.lua", out)
         assert "4 |   return cfg.value" in out
-        out = aos.run('require("lib.bad").run()', "This error occurred")  # later, from a plain line
-        assert re.search(r"in \S*lib/bad\.lua", out) and "4 |   return cfg.value" in out
+        out = aos.run('require("lib.greet").fail()', "This error occurred")  # later, from a plain line
+        assert re.search(r"in \S*lib/greet\.lua", out) and "4 | function M.fail()" in out
     finally:
         aos.close()
 
