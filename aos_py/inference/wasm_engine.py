@@ -11,7 +11,6 @@ import ctypes
 import hashlib
 import os
 import threading
-from importlib.metadata import version
 from pathlib import Path
 
 import wasmtime
@@ -33,6 +32,17 @@ def cache_dir() -> Path:
     if os.environ.get("AOS_PY_HOME"):
         return Path(os.environ["AOS_PY_HOME"]) / "cache"
     return Path.home() / ".cache" / "aos-py"
+
+
+def _wasmtime_version() -> str:
+    """wasmtime's version, from its dist-info folder name (importlib.metadata takes ~40 ms on first use)."""
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    for entry in os.scandir(site):
+        if entry.name.startswith("wasmtime-") and entry.name.endswith(".dist-info"):
+            return entry.name[len("wasmtime-"):-len(".dist-info")]
+    from importlib.metadata import version
+
+    return version("wasmtime")
 
 
 def _wasm_engine() -> wasmtime.Engine:
@@ -60,7 +70,7 @@ def load_module(path: Path | None = None) -> wasmtime.Module:
         if mod is not None:
             return mod
         engine = _wasm_engine()
-        cached = cache_dir() / "wasm" / f"llama-{digest}-wasmtime{version('wasmtime')}.cwasm"
+        cached = cache_dir() / "wasm" / f"llama-{digest}-wasmtime{_wasmtime_version()}.cwasm"
         mod = None
         if cached.is_file():
             try:
