@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -72,6 +73,9 @@ def build_wasm(force: bool = False, verbose: bool = True) -> Path:
         if verbose:
             print(f"{WASM_OUT.name} is up to date")
         return WASM_OUT
+    if importlib.util.find_spec("ziglang") is None:
+        raise SystemExit("building wasm/llama.wasm needs zig's C compiler: pip install ziglang "
+                         "(it is in the 'dev' and 'build' extras)")
     NATIVE_DIR.mkdir(exist_ok=True)
     tmp = WASM_OUT.with_suffix(".wasm.tmp")
     cmd = [*_zig_cmd(), *flags, "-o", str(tmp), *[str(p) for p in sources() if p.suffix == ".c"], "-lm"]
