@@ -346,6 +346,37 @@ static void row_f32_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, uin
     y[r] = s0; y[m + r] = s1; y[2 * m + r] = s2; y[3 * m + r] = s3;
 }
 
+/* One Q8_0 row against 4 tokens: the widened weights are loaded once per block. */
+static void row_q8_0_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
+    const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+    uint32_t nb = w->ne0 / QK8_0;
+    const int16_t *x0 = a[0].qs16, *x1 = a[1].qs16, *x2 = a[2].qs16, *x3 = a[3].qs16;
+    const float *d0 = a[0].d, *d1 = a[1].d, *d2 = a[2].d, *d3 = a[3].d;
+    v128_t c0 = wasm_f32x4_splat(0), c1 = c0, c2 = c0, c3 = c0;
+#pragma clang loop unroll(disable)
+    for (uint32_t i = 0; i < nb; i++, x0 += QK8_0, x1 += QK8_0, x2 += QK8_0, x3 += QK8_0) {
+        v128_t w0 = LOAD8X8_AT(&b[i], 2), w1 = LOAD8X8_AT(&b[i], 10), w2 = LOAD8X8_AT(&b[i], 18), w3 = LOAD8X8_AT(&b[i], 26);
+        float dw = H2F(b[i].d);
+#define Q8_TOKEN(xp, dp, c)                                                                                   \
+    do {                                                                                                       \
+        v128_t s_ = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xp, 0));                                                  \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xp, 16)));                                     \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xp, 32)));                                     \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w3, LOAD_AT(xp, 48)));                                     \
+        c = MADD(wasm_f32x4_convert_i32x4(s_), wasm_f32x4_splat(dw * dp[i]), c);                               \
+    } while (0)
+        Q8_TOKEN(x0, d0, c0);
+        Q8_TOKEN(x1, d1, c1);
+        Q8_TOKEN(x2, d2, c2);
+        Q8_TOKEN(x3, d3, c3);
+#undef Q8_TOKEN
+    }
+    y[r] = hsum4(c0);
+    y[m + r] = hsum4(c1);
+    y[2 * m + r] = hsum4(c2);
+    y[3 * m + r] = hsum4(c3);
+}
+
 /* One Q8_0 row against 2 tokens: the widened weights are loaded once per block. */
 static void row_q8_0_x2(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
     const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
@@ -522,11 +553,12 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
     float tmp[4];
 #ifdef __wasm_simd128__
     if (T > 1 && (w->type == GGML_F32 || w->type == GGML_Q8_0)) {
-        int step = w->type == GGML_F32 ? 4 : 2;
+        int step = (w->type == GGML_F32 || T >= 4) ? 4 : 2;
         int Tb = T / step * step;
         for (uint32_t r = 0; r < m; r++) {
             for (int t = 0; t < Tb; t += step) {
-                if (step == 4) row_f32_x4(w, r, &acts[t], y + (size_t)t * m, m);
+                if (w->type == GGML_F32) row_f32_x4(w, r, &acts[t], y + (size_t)t * m, m);
+                else if (step == 4) row_q8_0_x4(w, r, &acts[t], y + (size_t)t * m, m);
                 else row_q8_0_x2(w, r, &acts[t], y + (size_t)t * m, m);
             }
             for (int t = Tb; t < T; t++) {
