@@ -54,6 +54,7 @@ class Session:
     def write(self, text: str = "") -> None:
         """Print a line; resolves sys.stdout at call time so prompt_toolkit's patch_stdout can route it."""
         stream = self.out or sys.stdout
+        Spinner.clear_current()
         with self._lock:
             stream.write(text + "\n")
             stream.flush()

@@ -17,6 +17,18 @@ DELAY = 0.3
 class Spinner:
     """Context manager: `with Spinner("[Computing...]"):` draws after DELAY seconds until the block ends."""
 
+    current: Spinner | None = None
+
+    @classmethod
+    def clear_current(cls) -> None:
+        """Erase the spinner's line so other output starts clean; it redraws on its next frame."""
+        spin = cls.current
+        if spin is not None:
+            with spin._lock:
+                if spin._drawn:
+                    spin.stream.write("\r\x1b[K")
+                    spin.stream.flush()
+
     def __init__(self, text: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.text = text
         self.stream = stream or sys.__stderr__ or sys.stderr
@@ -43,11 +55,14 @@ class Spinner:
 
     def __enter__(self) -> Spinner:
         if self.enabled:
+            Spinner.current = self
             self._thread = threading.Thread(target=self._run, name="aos-spinner", daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if Spinner.current is self:
+            Spinner.current = None
         self._stop.set()
         if self._thread:
             self._thread.join()
