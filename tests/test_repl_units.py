@@ -378,3 +378,15 @@ def test_catch_up_shows_missed_results_once(tmp_path):
     s.catch_up()
     s.catch_up()
     assert out.text.count("Action = Ping") == 1 and "eval" not in out.text and s._cursor == 8
+
+
+def test_process_ids_starting_with_a_dash_are_not_flags():
+    """base64url ids may begin with '-': `aos <id>` and `--watch <id>` must still take them as ids."""
+    from aos_py.repl.main import _protect_dash_ids, build_parser
+
+    pid = "-" + "Ab3_" * 10 + "xy"
+    assert len(pid) == 43
+    args = build_parser().parse_args(_protect_dash_ids([pid, "--dry-run", "--run", "1"]))
+    assert (args.name, args.dry_run, args.run) == (pid, True, "1")
+    args = build_parser().parse_args(_protect_dash_ids(["--watch", pid]))
+    assert (args.name, args.watch) == (None, pid)

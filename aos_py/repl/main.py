@@ -166,11 +166,35 @@ def read_piped_stdin() -> str | None:
     return sys.stdin.read()
 
 
+_ID_RE = re.compile(r"^-[A-Za-z0-9_-]{42}$")
+
+
+def _protect_dash_ids(argv: list[str]) -> list[str]:
+    """Keep process ids that start with '-' (base64url allows it) from being read as flags.
+
+    An id given as an option's value becomes `--opt=ID`; a positional id goes after `--`.
+    """
+    valued = {
+        opt for action in build_parser()._actions if action.nargs != 0 for opt in action.option_strings
+    }
+    out: list[str] = []
+    tail: list[str] = []
+    for arg in argv:
+        if _ID_RE.match(arg):
+            if out and out[-1] in valued:
+                out[-1] = f"{out[-1]}={arg}"
+            else:
+                tail.append(arg)
+        else:
+            out.append(arg)
+    return out + (["--", *tail] if tail else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "model":
         return model_command(argv[1:])
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_protect_dash_ids(argv))
     if args.version:
         print(f"AOS Client Version: {__version__}")
         return 0
