@@ -1,7 +1,6 @@
 -- MD2 (RFC 1319) of a Stream: md2(stream).asHex().
 
-local Stream = require(".crypto.util.stream")
-local Result = require(".crypto.util.result")
+local Common = require(".crypto.digest.common")
 
 local byte, char, rep = string.byte, string.char, string.rep
 
@@ -64,13 +63,5 @@ local function digest(msg)
   return char(table.unpack(out))
 end
 
-local function md2(stream)
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return Result(digest(Stream.packBytes(bytes, n)))
-end
-
-return md2
+-- (a stream that cannot be called fails from the position it always has)
+return Common.streamed(digest, ".crypto.digest.md2", 69)

@@ -1,9 +1,8 @@
 -- MD4 (RFC 1320) of a Stream: md4(stream).asHex().
 
-local Stream = require(".crypto.util.stream")
-local Result = require(".crypto.util.result")
+local Common = require(".crypto.digest.common")
 
-local unpack, pack, rep = string.unpack, string.pack, string.rep
+local unpack, pack = string.unpack, string.pack
 local M32 = 0xFFFFFFFF
 
 local function rotl(x, s)
@@ -17,8 +16,7 @@ local S2 = { 3, 5, 9, 13 }
 local S3 = { 3, 9, 11, 15 }
 
 local function digest(msg)
-  local len = #msg
-  msg = msg .. "\128" .. rep("\0", (55 - len) % 64) .. pack("<I8", len * 8)
+  msg = Common.pad(msg, 64, "<I8")
   local h0, h1, h2, h3 = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476
   local X = {}
   for pos = 1, #msg, 64 do
@@ -47,13 +45,5 @@ local function digest(msg)
   return pack("<I4I4I4I4", h0, h1, h2, h3)
 end
 
-local function md4(stream)
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return Result(digest(Stream.packBytes(bytes, n)))
-end
-
-return md4
+-- (a stream that cannot be called fails from the position it always has)
+return Common.streamed(digest, ".crypto.digest.md4", 52)

@@ -1,9 +1,8 @@
 -- MD5 (RFC 1321) of a Stream: md5(stream).asHex().
 
-local Stream = require(".crypto.util.stream")
-local Result = require(".crypto.util.result")
+local Common = require(".crypto.digest.common")
 
-local unpack, pack, rep = string.unpack, string.pack, string.rep
+local unpack, pack = string.unpack, string.pack
 
 -- floor(|sin(i)| * 2^32) for i = 1..64
 local T = {
@@ -36,8 +35,7 @@ end
 local M32 = 0xFFFFFFFF
 
 local function digest(msg)
-  local len = #msg
-  msg = msg .. "\128" .. rep("\0", (55 - len) % 64) .. pack("<I8", len * 8)
+  msg = Common.pad(msg, 64, "<I8")
   local a0, b0, c0, d0 = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476
   local X = {}
   for pos = 1, #msg, 64 do
@@ -65,20 +63,5 @@ local function digest(msg)
 end
 
 -- aos reads the stream with a generic for at line 231 of its md5 module, so a
--- non-callable argument fails with that position; keep the same error text.
-local raiseNotCallable = require(".errorsite")(".crypto.digest.md5", 231)
-
-local function md5(stream)
-  local t = type(stream)
-  if t ~= "function" and not (t == "table" and (getmetatable(stream) or {}).__call) then
-    raiseNotCallable("attempt to call a " .. t .. " value")
-  end
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return Result(digest(Stream.packBytes(bytes, n)))
-end
-
-return md5
+-- stream that cannot be called fails with that position; keep the same text.
+return Common.streamed(digest, ".crypto.digest.md5", 231)

@@ -1,14 +1,12 @@
 -- SHA-1 (FIPS 180-4) of a Stream: sha1(stream).asHex().
 
-local Stream = require(".crypto.util.stream")
-local Result = require(".crypto.util.result")
+local Common = require(".crypto.digest.common")
 
-local unpack, pack, rep = string.unpack, string.pack, string.rep
+local unpack, pack = string.unpack, string.pack
 local M32 = 0xFFFFFFFF
 
 local function digest(msg)
-  local len = #msg
-  msg = msg .. "\128" .. rep("\0", (55 - len) % 64) .. pack(">I8", len * 8)
+  msg = Common.pad(msg, 64, ">I8")
   local h0, h1, h2, h3, h4 = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0
   local w = {}
   for pos = 1, #msg, 64 do
@@ -36,13 +34,5 @@ local function digest(msg)
   return pack(">I4I4I4I4I4", h0, h1, h2, h3, h4)
 end
 
-local function sha1(stream)
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return Result(digest(Stream.packBytes(bytes, n)))
-end
-
-return sha1
+-- (a stream that cannot be called fails from the position it always has)
+return Common.streamed(digest, ".crypto.digest.sha1", 41)

@@ -1,9 +1,8 @@
 -- SHA-256 (FIPS 180-4) of a Stream: sha2_256(stream).asHex().
 
-local Stream = require(".crypto.util.stream")
-local Result = require(".crypto.util.result")
+local Common = require(".crypto.digest.common")
 
-local unpack, pack, rep = string.unpack, string.pack, string.rep
+local unpack, pack = string.unpack, string.pack
 local M32 = 0xFFFFFFFF
 
 -- first 32 bits of the fractional parts of the cube roots of the first 64 primes
@@ -19,8 +18,7 @@ local K = {
 }
 
 local function digest(msg)
-  local len = #msg
-  msg = msg .. "\128" .. rep("\0", (55 - len) % 64) .. pack(">I8", len * 8)
+  msg = Common.pad(msg, 64, ">I8")
   local h0, h1, h2, h3 = 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a
   local h4, h5, h6, h7 = 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
   local w = {}
@@ -56,13 +54,5 @@ local function digest(msg)
   return pack(">I4I4I4I4I4I4I4I4", h0, h1, h2, h3, h4, h5, h6, h7)
 end
 
-local function sha2_256(stream)
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return Result(digest(Stream.packBytes(bytes, n)))
-end
-
-return sha2_256
+-- (a stream that cannot be called fails from the position it always has)
+return Common.streamed(digest, ".crypto.digest.sha2_256", 61)

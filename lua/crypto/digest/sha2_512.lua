@@ -2,9 +2,10 @@
 -- 64-bit and wrap, so the words are plain integers. As in aos, asBytes() gives
 -- the eight 64-bit state words; asString() / asHex() give the 64-byte digest.
 
-local Hex = require(".crypto.util.hex")
+local Common = require(".crypto.digest.common")
+local Result = require(".crypto.util.result")
 
-local unpack, pack, rep = string.unpack, string.pack, string.rep
+local unpack, pack = string.unpack, string.pack
 
 -- first 64 bits of the fractional parts of the cube roots of the first 80 primes
 local K = {
@@ -35,8 +36,7 @@ local function rotr(x, n)
 end
 
 local function compress(msg)
-  local len = #msg
-  msg = msg .. "\128" .. rep("\0", (111 - len) % 128) .. pack(">I8I8", 0, len * 8)
+  msg = Common.pad(msg, 128, ">I16")
   local h1, h2, h3, h4 = 0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1
   local h5, h6, h7, h8 = 0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179
   local w = {}
@@ -64,12 +64,9 @@ local function sha2_512(msg)
     error("sha2_512 expects a string, got " .. type(msg), 2)
   end
   local words = compress(msg)
-  local raw = pack(">i8i8i8i8i8i8i8i8", table.unpack(words))
-  return {
-    asBytes = function() return { table.unpack(words) } end,
-    asString = function() return raw end,
-    asHex = function() return Hex.stringToHex(raw) end,
-  }
+  local result = Result(pack(">i8i8i8i8i8i8i8i8", table.unpack(words)))
+  result.asBytes = function() return { table.unpack(words) } end
+  return result
 end
 
 return sha2_512

@@ -26,15 +26,15 @@ local function pack(bytes, n)
 end
 Stream.packBytes = pack
 
+-- The whole stream as a string.
 function Stream.toString(stream)
-  local bytes, n = {}, 0
-  for b in stream do
-    n = n + 1
-    bytes[n] = b
-  end
-  return pack(bytes, n)
+  return pack(Stream.readerAt(".crypto.util.stream", 31)(stream))
 end
 
+-- A stream of array[1], array[2], ... up to the first nil. The values are
+-- read now: changing the array later does not change the stream. (toString
+-- and toArray read their streams with readerAt, below, sited at the lines
+-- their errors have always named.)
 function Stream.fromArray(array)
   local q = Queue()
   local i = 1
@@ -45,15 +45,15 @@ function Stream.fromArray(array)
   return q.pop
 end
 
+-- The whole stream as an array of bytes.
 function Stream.toArray(stream)
-  local out, n = {}, 0
-  for b in stream do
-    n = n + 1
-    out[n] = b
-  end
-  return out
+  return (Stream.readerAt(".crypto.util.stream", 50)(stream))
 end
 
+-- A stream of the bytes that hex spells as digit pairs (an odd last digit
+-- is ignored). A pair that is not hex raises "invalid hex string" here,
+-- before any byte is read, since the stream is built in full at once: the
+-- caller, not the reader, gets the error.
 function Stream.fromHex(hex)
   local q = Queue()
   for i = 1, #hex - 1, 2 do
@@ -71,6 +71,27 @@ function Stream.toHex(stream)
     out[n] = string.format("%02X", b)
   end
   return concat(out)
+end
+
+
+-- readerAt(chunkname, line) -> function(stream) -> bytes, n: reads every byte
+-- of a stream into an array. A stream that cannot be called fails as a generic
+-- for at that line of that module would, so each caller keeps its error text.
+local readers = {}
+function Stream.readerAt(chunkname, line)
+  local byLine = readers[chunkname]
+  if not byLine then
+    byLine = {}
+    readers[chunkname] = byLine
+  end
+  local read = byLine[line]
+  if not read then
+    read = load(string.rep("\n", line - 1)
+      .. "local bytes, n = {}, 0 for b in (...) do n = n + 1 bytes[n] = b end return bytes, n",
+      chunkname, "t")
+    byLine[line] = read
+  end
+  return read
 end
 
 return Stream
