@@ -7,55 +7,21 @@ import sys
 import types
 
 import pytest
+from process_harness import ProcessHarness
+from process_harness import output_data as data
 
 from aos_py.runtime import HandleError, ProcessRuntime
 
-PID = "PROCESS-ID-0123456789"
-OWNER = "OWNER-ADDRESS-012345"
-ENV = {"Process": {"Id": PID, "Owner": OWNER, "Tags": [
-    {"name": "Name", "value": "Thomas"}, {"name": "Module", "value": "WOOPAWOOPA"}]}}
+P = ProcessHarness(pid="PROCESS-ID-0123456789", owner="OWNER-ADDRESS-012345", name="Thomas", module="WOOPAWOOPA",
+                   msg_id="MSG-", block_height="1000", boot_block_height="999")
+PID, OWNER, ENV = P.pid, P.owner, P.env
+msg, boot_message, booted, ev = P.msg, P.boot_message, P.booted, P.eval
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def msg(n: int, data: str | bytes | None = None, action: str | None = "Eval", sender: str = OWNER,
-        tags: list[tuple[str, str]] = (), **extra) -> dict:
-    m = {"Id": f"MSG-{n}", "Target": PID, "Owner": sender, "From": sender, "Module": "WOOPAWOOPA",
-         "Block-Height": "1000", "Timestamp": 1700000000000 + n,
-         "Tags": ([{"name": "Action", "value": action}] if action else []) + [{"name": k, "value": v} for k, v in tags]}
-    if data is not None:
-        m["Data"] = data
-    m.update(extra)
-    return m
-
-
-def boot_message(**extra) -> dict:
-    m = msg(0, action=None, **extra)
-    m["Id"] = PID
-    m["Block-Height"] = "999"
-    m["Tags"] = list(ENV["Process"]["Tags"])
-    return m
-
-
-def booted(**kwargs) -> ProcessRuntime:
-    rt = ProcessRuntime(**kwargs)
-    rt.handle(boot_message(), ENV)
-    return rt
 
 
 @pytest.fixture
 def rt():
-    runtime = booted()
-    yield runtime
-    runtime.close()
-
-
-def ev(rt: ProcessRuntime, code: str, n: int = 1) -> dict:
-    return rt.handle(msg(n, code), ENV)
-
-
-def data(res: dict) -> str:
-    assert "Error" not in res, res.get("Error")
-    return res["Output"]["data"]
+    yield from P.running()
 
 
 def test_boot_result_shape(rt):

@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from process_harness import ProcessHarness
+from process_harness import output_data as output
 
 from aos_py.runtime import HandleError, ProcessRuntime
 
-PID = "SANDBOX-PROCESS"
-OWNER = "SANDBOX-OWNER"
-ENV = {"Process": {"Id": PID, "Owner": OWNER, "Tags": [
-    {"name": "Name", "value": "sandbox"}, {"name": "Module", "value": "MOD"}]}}
-
-
-def msg(n: int, data: str | None = None, action: str | None = "Eval", sender: str = OWNER, **extra) -> dict:
-    m = {"Id": f"M{n}", "Target": PID, "Owner": sender, "From": sender, "Module": "MOD",
-         "Block-Height": "100", "Timestamp": 1700000000000 + n,
-         "Tags": [{"name": "Action", "value": action}] if action else []}
-    if data is not None:
-        m["Data"] = data
-    m.update(extra)
-    return m
-
-
-def booted(**kwargs) -> ProcessRuntime:
-    rt = ProcessRuntime(**kwargs)
-    boot = msg(0, action=None)
-    boot["Id"] = PID
-    res = rt.handle(boot, ENV)
-    assert "Error" not in res
-    return rt
+P = ProcessHarness(pid="SANDBOX-PROCESS", owner="SANDBOX-OWNER", name="sandbox", module="MOD",
+                   msg_id="M", block_height="100", boot_tags=False)
+PID, OWNER, ENV = P.pid, P.owner, P.env
+msg, booted, evaluate = P.msg, P.booted, P.eval
 
 
 @pytest.fixture
 def rt():
-    runtime = booted()
-    yield runtime
-    runtime.close()
-
-
-def evaluate(rt: ProcessRuntime, code: str, n: int = 1) -> dict:
-    return rt.handle(msg(n, code), ENV)
-
-
-def output(res: dict) -> str:
-    assert "Error" not in res, res.get("Error")
-    return res["Output"]["data"]
+    yield from P.running()
 
 
 FORBIDDEN = [
