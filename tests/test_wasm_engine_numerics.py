@@ -78,13 +78,17 @@ def test_tied_embeddings_and_gqa(tmp_path):
     e.stop()
 
 
-@pytest.mark.parametrize("qtype", ["F32", "Q4_K"])
-def test_wasm_equals_native_build(tmp_path, qtype):
+@pytest.mark.parametrize(("qtype", "tokenizer", "tied"),
+                         [("F32", "spm", False), ("Q8_0", "spm", False), ("Q8_0", "bpe", True), ("Q4_K", "spm", False)])
+def test_wasm_equals_native_build(tmp_path, qtype, tokenizer, tied):
+    """The wasm build computes what the native build does. The wasm build stores Q8_0 matrices with an even
+    number of rows as interleaved row pairs (the native build keeps the file's layout); with the BPE vocabulary
+    (400 tokens) and tied embeddings that includes the embedding table, which is also the output matrix."""
     if shutil.which("cc") is None and shutil.which("gcc") is None and shutil.which("clang") is None:
         pytest.skip("no host C compiler to build the native comparison library")
     from aos_py.inference.wasm_native import CNativeEngine
 
-    path = write_model(tmp_path / f"n-{qtype}.gguf", qtype=qtype, seed=4)
+    path = write_model(tmp_path / f"n-{qtype}.gguf", qtype=qtype, tokenizer=tokenizer, tied=tied, seed=4)
     w, n = WasmEngine(), CNativeEngine()
     w.load(path)
     n.load(path)

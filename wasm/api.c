@@ -88,6 +88,7 @@ LLM_EXPORT(llm_unload) void llm_unload(void) {
     loaded = 0;
 }
 
+/* The image at base must have been written for this call: Q8_0 tensors are rearranged in place. */
 LLM_EXPORT(llm_load) int llm_load(const uint8_t *base, uint32_t size, uint32_t n_ctx) {
     llm_unload();
     err_buf[0] = 0;

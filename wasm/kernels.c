@@ -129,26 +129,75 @@ static void rows_f16(const mat_t *w, uint32_t r0, int nr, const act_t *a, float 
     }
 }
 
+#ifdef __wasm_simd128__
+/* Volatile loads keep program order: clang otherwise hoists the loads of later steps above the arithmetic of
+ * earlier ones, and Cranelift then runs out of registers and spills. */
+#define VLOAD8X8_AT(p, off) ({ v128_t r_; __asm__ volatile("local.get %1\n\ti16x8.load8x8_s " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
+#define VLOAD_AT(p, off) ({ v128_t r_; __asm__ volatile("local.get %1\n\tv128.load " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
+
+/* Cranelift computes pure values where a side effect first needs them: storing row A's sum makes it finish
+ * row A before row B's weights are loaded, which keeps every value of the loop in registers. */
+static v128_t q8_sink_store;
+static v128_t *volatile q8_sink = &q8_sink_store;
+
+/* One block of a row pair stored block-interleaved (row A's block at p, row B's right after it) against the
+ * same 32 activations, loaded once for both rows. */
+#define Q8_PAIR_STEP(accA, accB, p, xq, dx)                                                                    \
+    do {                                                                                                       \
+        v128_t x0_ = VLOAD_AT(xq, 0), x1_ = VLOAD_AT(xq, 16), x2_ = VLOAD_AT(xq, 32), x3_ = VLOAD_AT(xq, 48);   \
+        v128_t sa_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 2), x0_);                                             \
+        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 10), x1_));                              \
+        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 18), x2_));                              \
+        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 26), x3_));                              \
+        accA = MADD(wasm_f32x4_convert_i32x4(sa_), wasm_f32x4_splat(H2F(p[0].d) * (dx)), accA);               \
+        __asm__ volatile("local.get %0\n\tlocal.get %1\n\tv128.store 0" : : "r"(sink), "r"(accA));            \
+        v128_t sb_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 36), x0_);                                            \
+        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 44), x1_));                              \
+        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 52), x2_));                              \
+        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 60), x3_));                              \
+        accB = MADD(wasm_f32x4_convert_i32x4(sb_), wasm_f32x4_splat(H2F(p[1].d) * (dx)), accB);               \
+    } while (0)
+#endif
+
 static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
     uint32_t nb = w->ne0 / QK8_0;
-    for (int r = 0; r < nr; r++) {
-        const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+    int r = 0;
+#ifdef __wasm_simd128__
+    /* Row pairs stored interleaved: one sequential stream, the activation loads shared by both rows, and two
+     * independent accumulator chains; within a row the accumulation is block by block as in one-row code. */
+    if (w->q8_pairs && !(r0 & 1)) {
+        for (; r + 2 <= nr; r += 2) {
+            const block_q8_0 *p = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
+            v128_t accA = wasm_f32x4_splat(0), accB = accA;
+            v128_t *sink = q8_sink;
+            const int16_t *xs = a->qs16; /* locals: a->... would be reloaded from memory every block */
+            const float *xd = a->d;
+#pragma clang loop unroll(disable)
+            for (uint32_t i = 0; i < nb; i++, p += 2, xs += QK8_0) Q8_PAIR_STEP(accA, accB, p, xs, xd[i]);
+            out[r] = hsum4(accA);
+            out[r + 1] = hsum4(accB);
+        }
+    }
+#endif
+    for (; r < nr; r++) {
+        uint32_t st;
+        const block_q8_0 *b = q8_row(w, r0 + r, &st);
 #ifdef __wasm_simd128__
         v128_t acc = wasm_f32x4_splat(0);
-        const int16_t *xs = a->qs16; /* locals: a->... would be reloaded from memory every block */
+        const int16_t *xs = a->qs16;
         const float *xd = a->d;
 #pragma clang loop unroll(disable)
-        for (uint32_t i = 0; i < nb; i++) {
-            v128_t s0 = dot_q8_block(&b[i], xs + i * QK8_0);
-            acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b[i].d) * xd[i]), acc);
+        for (uint32_t i = 0; i < nb; i++, b += st) {
+            v128_t s0 = dot_q8_block(b, xs + i * QK8_0);
+            acc = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(H2F(b->d) * xd[i]), acc);
         }
         out[r] = hsum4(acc);
 #else
         float s = 0.0f;
-        for (uint32_t i = 0; i < nb; i++) {
+        for (uint32_t i = 0; i < nb; i++, b += st) {
             int sumi = 0;
-            for (int j = 0; j < QK8_0; j++) sumi += b[i].qs[j] * a->qs[i * QK8_0 + j];
-            s += (H2F(b[i].d) * a->d[i]) * (float)sumi;
+            for (int j = 0; j < QK8_0; j++) sumi += b->qs[j] * a->qs[i * QK8_0 + j];
+            s += (H2F(b->d) * a->d[i]) * (float)sumi;
         }
         out[r] = s;
 #endif
@@ -348,15 +397,16 @@ static void row_f32_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, uin
 
 /* One Q8_0 row against 4 tokens: the widened weights are loaded once per block. */
 static void row_q8_0_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
-    const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+    uint32_t st;
+    const block_q8_0 *b = q8_row(w, r, &st);
     uint32_t nb = w->ne0 / QK8_0;
     const int16_t *x0 = a[0].qs16, *x1 = a[1].qs16, *x2 = a[2].qs16, *x3 = a[3].qs16;
     const float *d0 = a[0].d, *d1 = a[1].d, *d2 = a[2].d, *d3 = a[3].d;
     v128_t c0 = wasm_f32x4_splat(0), c1 = c0, c2 = c0, c3 = c0;
 #pragma clang loop unroll(disable)
-    for (uint32_t i = 0; i < nb; i++, x0 += QK8_0, x1 += QK8_0, x2 += QK8_0, x3 += QK8_0) {
-        v128_t w0 = LOAD8X8_AT(&b[i], 2), w1 = LOAD8X8_AT(&b[i], 10), w2 = LOAD8X8_AT(&b[i], 18), w3 = LOAD8X8_AT(&b[i], 26);
-        float dw = H2F(b[i].d);
+    for (uint32_t i = 0; i < nb; i++, b += st, x0 += QK8_0, x1 += QK8_0, x2 += QK8_0, x3 += QK8_0) {
+        v128_t w0 = LOAD8X8_AT(b, 2), w1 = LOAD8X8_AT(b, 10), w2 = LOAD8X8_AT(b, 18), w3 = LOAD8X8_AT(b, 26);
+        float dw = H2F(b->d);
 #define Q8_TOKEN(xp, dp, c)                                                                                   \
     do {                                                                                                       \
         v128_t s_ = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xp, 0));                                                  \
@@ -379,13 +429,14 @@ static void row_q8_0_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, ui
 
 /* One Q8_0 row against 2 tokens: the widened weights are loaded once per block. */
 static void row_q8_0_x2(const mat_t *w, uint32_t r, const act_t *a, float *y, uint32_t m) {
-    const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
+    uint32_t st;
+    const block_q8_0 *b = q8_row(w, r, &st);
     uint32_t nb = w->ne0 / QK8_0;
     v128_t acc0 = wasm_f32x4_splat(0), acc1 = acc0;
 #pragma clang loop unroll(disable)
-    for (uint32_t i = 0; i < nb; i++) {
+    for (uint32_t i = 0; i < nb; i++, b += st) {
         const int16_t *xa = a[0].qs16 + i * QK8_0, *xb = a[1].qs16 + i * QK8_0;
-        v128_t w0 = LOAD8X8_AT(&b[i], 2), w1 = LOAD8X8_AT(&b[i], 10), w2 = LOAD8X8_AT(&b[i], 18), w3 = LOAD8X8_AT(&b[i], 26);
+        v128_t w0 = LOAD8X8_AT(b, 2), w1 = LOAD8X8_AT(b, 10), w2 = LOAD8X8_AT(b, 18), w3 = LOAD8X8_AT(b, 26);
         v128_t s0 = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xa, 0));
         s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xa, 16)));
         s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xa, 32)));
@@ -394,7 +445,7 @@ static void row_q8_0_x2(const mat_t *w, uint32_t r, const act_t *a, float *y, ui
         s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xb, 16)));
         s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xb, 32)));
         s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(w3, LOAD_AT(xb, 48)));
-        float dw = H2F(b[i].d);
+        float dw = H2F(b->d);
         acc0 = MADD(wasm_f32x4_convert_i32x4(s0), wasm_f32x4_splat(dw * a[0].d[i]), acc0);
         acc1 = MADD(wasm_f32x4_convert_i32x4(s1), wasm_f32x4_splat(dw * a[1].d[i]), acc1);
     }

@@ -17,6 +17,12 @@ static const char *akey(const char *arch, const char *suffix) {
     return arch_key_buf;
 }
 
+/* Tensors already rewritten in place by q8_interleave_pairs during this load (a tensor fetched twice must not
+ * be rewritten twice). */
+#define MAX_REPACKED 4096
+static const void *repacked[MAX_REPACKED];
+static uint32_t n_repacked;
+
 static int get_mat(const gguf_file *g, const char *name, uint32_t ne0, uint32_t ne1, mat_t *out, int required) {
     const gguf_tensor *t = gguf_tensor_find(g, name);
     memset(out, 0, sizeof(*out));
@@ -33,6 +39,15 @@ static int get_mat(const gguf_file *g, const char *name, uint32_t ne0, uint32_t 
     out->ne0 = ne0;
     out->ne1 = ne1;
     out->row_bytes = (size_t)(ne0 / type_block_size(t->type)) * type_block_bytes(t->type);
+#ifdef __wasm_simd128__
+    /* the wasm kernels compute Q8_0 rows in pairs from one interleaved stream */
+    if (t->type == GGML_Q8_0 && ne1 >= 2 && !(ne1 & 1)) {
+        uint32_t k = 0;
+        while (k < n_repacked && repacked[k] != out->data) k++;
+        if (k < n_repacked) out->q8_pairs = 1;
+        else if (n_repacked < MAX_REPACKED && q8_interleave_pairs(out)) repacked[n_repacked++] = out->data;
+    }
+#endif
     return LLM_OK;
 }
 
@@ -97,6 +112,7 @@ static void *xalloc(size_t n, size_t sz, int *rc, int zeroed) {
 
 int model_load(model_t *m, const gguf_file *g, uint32_t n_ctx) {
     memset(m, 0, sizeof(*m));
+    n_repacked = 0;
     strv arch;
     if (!gguf_get_str(g, "general.architecture", &arch)) {
         llm_set_error("the model has no general.architecture");

@@ -26,6 +26,18 @@ _Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
 
+/* Row r of a Q8_0 matrix: its first block, and *stride = blocks from one of its blocks to the next (2 when the
+ * rows are stored block-interleaved in pairs). */
+static inline const block_q8_0 *q8_row(const mat_t *w, uint32_t r, uint32_t *stride) {
+    const uint8_t *base = (const uint8_t *)w->data;
+    if (w->q8_pairs) {
+        *stride = 2;
+        return (const block_q8_0 *)(base + (size_t)(r & ~1u) * w->row_bytes) + (r & 1);
+    }
+    *stride = 1;
+    return (const block_q8_0 *)(base + (size_t)r * w->row_bytes);
+}
+
 /* ---- half floats: a 64 Ki-entry table, filled on first use -------------------------------------------- */
 extern float h2f_table[65536];
 extern int h2f_ready;
