@@ -163,15 +163,29 @@ local function guarded(fn)
   end
 end
 
--- nil when the message is an acceptable response, else the reason it is not.
-local function rejected(msg, verb, failure)
-  if msg.From ~= registry() then
-    return "Attempt to " .. verb .. " from illegal source"
+-- A response handler that runs fn only for a successful reply from the
+-- registry; any other reply is printed and ignored: "Attempt to <verb> from
+-- illegal source", or "<failed>: <msg[field]>" when the registry reports a failure.
+local function fromRegistry(verb, failed, field, fn)
+  return function(msg)
+    local failure = failed .. ": " .. tostring(msg[field])
+    if msg.From ~= registry() then
+      print("Attempt to " .. verb .. " from illegal source")
+    elseif msg.Result ~= "success" then
+      print(failure)
+    else
+      return fn(msg)
+    end
   end
-  if msg.Result ~= "success" then
-    return failure
+end
+
+-- Package or client source compiled in the global environment.
+local function compile(source, chunkname)
+  local chunk, err = load(source, chunkname, "t", _G)
+  if not chunk then
+    error("Error compiling load function: " .. tostring(err))
   end
-  return nil
+  return chunk
 end
 
 local function decodeJSON(text, what)
@@ -186,11 +200,6 @@ end
 -- response handlers
 
 local function onDownload(msg)
-  local why = rejected(msg, "download", "Download failed: " .. tostring(msg.Name))
-  if why then
-    print(why)
-    return
-  end
   local name, version = msg.Name, msg.Version
   if type(name) ~= "string" or type(msg.Data) ~= "string" then
     error("download response without Name or Data")
@@ -208,11 +217,7 @@ local function onDownload(msg)
   end
 
   local key = loadedKey(name)
-  local chunk, err = load(source, "=" .. name, "t", _G)
-  if not chunk then
-    error("Error compiling load function: " .. tostring(err))
-  end
-  local module = chunk()
+  local module = compile(source, "=" .. name)()
   if module == nil then module = true end
   package.loaded[key] = module
   apm.installed[name] = version
@@ -240,11 +245,6 @@ local function onDownload(msg)
 end
 
 local function onSearch(msg)
-  local why = rejected(msg, "search", "Search failed: " .. tostring(msg.Data))
-  if why then
-    print(why)
-    return
-  end
   local res = decodeJSON(msg.Data, "search result") or {}
   if #res == 0 then
     print("No packages found")
@@ -259,11 +259,6 @@ local function onSearch(msg)
 end
 
 local function onInfo(msg)
-  local why = rejected(msg, "get info", "Info failed: " .. tostring(msg.Data))
-  if why then
-    print(why)
-    return
-  end
   local res = decodeJSON(msg.Data, "info")
   if type(res) ~= "table" then
     print("No info found")
@@ -281,17 +276,8 @@ local function onInfo(msg)
 end
 
 local function onUpdate(msg)
-  local why = rejected(msg, "update", "Update failed: " .. tostring(msg.Data))
-  if why then
-    print(why)
-    return
-  end
   if type(msg.Data) ~= "string" then error("update response without Data") end
-  local chunk, err = load(hexdecode(msg.Data), "=@apm/apm", "t", _G)
-  if not chunk then
-    error("Error compiling load function: " .. tostring(err))
-  end
-  chunk()
+  compile(hexdecode(msg.Data), "=@apm/apm")()
   local client = rawget(_G, "apm")
   if type(client) == "table" then
     client._version = msg.Version or client._version
@@ -302,10 +288,10 @@ local function onUpdate(msg)
 end
 
 for _, h in ipairs({
-  { "APM.DownloadResponse", onDownload },
-  { "APM.SearchResponse", onSearch },
-  { "APM.InfoResponse", onInfo },
-  { "APM.UpdateResponse", onUpdate },
+  { "APM.DownloadResponse", fromRegistry("download", "Download failed", "Name", onDownload) },
+  { "APM.SearchResponse", fromRegistry("search", "Search failed", "Data", onSearch) },
+  { "APM.InfoResponse", fromRegistry("get info", "Info failed", "Data", onInfo) },
+  { "APM.UpdateResponse", fromRegistry("update", "Update failed", "Data", onUpdate) },
 }) do
   local matches = Handlers.utils.hasMatchingTag("Action", h[1])
   -- resolving the registry here settles apm.ID before any Eval of the message runs
@@ -340,19 +326,21 @@ function apm.uninstall(query)
   return "🗑️ Uninstalled " .. full
 end
 
-function apm.search(query)
+-- Sends a Search or Info query; a missing query is the caller's error.
+local function ask(action, what, query)
   if type(query) ~= "string" or query == "" then
-    error("No search query provided", 2)
+    error("No " .. what .. " query provided", 3)
   end
-  send({ Target = registry(), Action = "APM.Search", Data = query })
+  send({ Target = registry(), Action = action, Data = query })
+end
+
+function apm.search(query)
+  ask("APM.Search", "search", query)
   return "🔍 Search requested for " .. query
 end
 
 function apm.info(query)
-  if type(query) ~= "string" or query == "" then
-    error("No info query provided", 2)
-  end
-  send({ Target = registry(), Action = "APM.Info", Data = query })
+  ask("APM.Info", "info", query)
   return "📦 Info requested for " .. query
 end
 
