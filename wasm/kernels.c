@@ -68,6 +68,62 @@ void axpy_f32(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* Attention scores over the F32 KV cache: att[p] = dot_f32(q, k_p, n) * scale, k_p = k + p * stride bytes.
+ * Two positions per pass share the loads of q; each position gets the same operations in the same order as
+ * dot_f32, so the scores are bit for bit those of one dot_f32 call per position. */
+void attn_scores_f32(float *att, const float *q, const uint8_t *k, size_t stride, uint32_t np, int n, float scale) {
+    uint32_t p = 0;
+#ifdef __wasm_simd128__
+    if (n % 8 == 0) {
+        for (; p + 2 <= np; p += 2) {
+            const float *ka = (const float *)(k + p * stride), *kb = (const float *)(k + (p + 1) * stride);
+            v128_t a0 = wasm_f32x4_splat(0), a1 = a0, b0 = a0, b1 = a0;
+            const float *qi = q;
+#pragma clang loop unroll(disable)
+            for (int i = 0; i < n; i += 8, qi += 8, ka += 8, kb += 8) {
+                v128_t q0 = LOAD_AT(qi, 0), q1 = LOAD_AT(qi, 16);
+                a0 = MADD(q0, LOAD_AT(ka, 0), a0);
+                a1 = MADD(q1, LOAD_AT(ka, 16), a1);
+                b0 = MADD(q0, LOAD_AT(kb, 0), b0);
+                b1 = MADD(q1, LOAD_AT(kb, 16), b1);
+            }
+            att[p] = hsum4(wasm_f32x4_add(a0, a1)) * scale;
+            att[p + 1] = hsum4(wasm_f32x4_add(b0, b1)) * scale;
+        }
+    }
+#endif
+    for (; p < np; p++) att[p] = dot_f32(q, (const float *)(k + p * stride), n) * scale;
+}
+
+/* Attention output over the F32 KV cache: out = sum over p of (att[p] * scale) * v_p, v_p = v + p * stride
+ * bytes. 16 outputs at a time stay in registers across all positions; every output gets the same multiply-adds
+ * in the same order as np calls of axpy_f32 on a zeroed out, so the result is bit for bit the same. */
+void attn_values_f32(float *out, const float *att, float scale, const uint8_t *v, size_t stride, uint32_t np, int n) {
+    int i = 0;
+#ifdef __wasm_simd128__
+    for (; i + 16 <= n; i += 16) {
+        v128_t o0 = wasm_f32x4_splat(0), o1 = o0, o2 = o0, o3 = o0;
+        const uint8_t *vp = v + (size_t)i * 4;
+#pragma clang loop unroll(disable)
+        for (uint32_t p = 0; p < np; p++, vp += stride) {
+            v128_t a = wasm_f32x4_splat(att[p] * scale);
+            o0 = MADD(a, LOAD_AT(vp, 0), o0);
+            o1 = MADD(a, LOAD_AT(vp, 16), o1);
+            o2 = MADD(a, LOAD_AT(vp, 32), o2);
+            o3 = MADD(a, LOAD_AT(vp, 48), o3);
+        }
+        wasm_v128_store(out + i, o0);
+        wasm_v128_store(out + i + 4, o1);
+        wasm_v128_store(out + i + 8, o2);
+        wasm_v128_store(out + i + 12, o3);
+    }
+#endif
+    if (i < n) {
+        memset(out + i, 0, (size_t)(n - i) * 4);
+        for (uint32_t p = 0; p < np; p++) axpy_f32(out + i, att[p] * scale, (const float *)(v + p * stride) + i, n - i);
+    }
+}
+
 /* F32 weights: one row per pass with four accumulators (Cranelift keeps this loop in registers; several
  * rows per pass spill and run at half the speed). */
 static void rows_f32(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {

@@ -99,6 +99,8 @@ float dot_f32(const float *a, const float *b, int n);
 float dot_f32_f16(const float *a, const uint16_t *b, int n);
 void axpy_f16(float *y, float a, const uint16_t *x, int n);
 void axpy_f32(float *y, float a, const float *x, int n);
+void attn_scores_f32(float *att, const float *q, const uint8_t *k, size_t stride, uint32_t np, int n, float scale);
+void attn_values_f32(float *out, const float *att, float scale, const uint8_t *v, size_t stride, uint32_t np, int n);
 
 /* ---- tokenizer --------------------------------------------------------------------------------------- */
 enum { TOK_SPM = 1, TOK_BPE = 2 };

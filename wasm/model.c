@@ -364,11 +364,16 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 uint32_t kh = h / group;
                 const float *qh = q + h * hd;
                 float mx = -3.4e38f;
-                for (uint32_t p = 0; p <= pos; p++) {
-                    const uint8_t *kp = kc + p * row + (size_t)kh * hd * m->kv_elt;
-                    float s = (m->kv_f16 ? dot_f32_f16(qh, (const uint16_t *)kp, (int)hd) : dot_f32(qh, (const float *)kp, (int)hd)) * kq_scale;
-                    m->att[p] = s;
-                    if (s > mx) mx = s;
+                if (!m->kv_f16) {
+                    attn_scores_f32(m->att, qh, kc + (size_t)kh * hd * m->kv_elt, row, pos + 1, (int)hd, kq_scale);
+                    for (uint32_t p = 0; p <= pos; p++) mx = m->att[p] > mx ? m->att[p] : mx;
+                } else {
+                    for (uint32_t p = 0; p <= pos; p++) {
+                        const uint8_t *kp = kc + p * row + (size_t)kh * hd * m->kv_elt;
+                        float s = dot_f32_f16(qh, (const uint16_t *)kp, (int)hd) * kq_scale;
+                        m->att[p] = s;
+                        if (s > mx) mx = s;
+                    }
                 }
                 double sum = 0.0;
                 for (uint32_t p = 0; p <= pos; p++) {
@@ -378,11 +383,14 @@ static void forward_batch(model_t *m, const int32_t *toks, int T, int want_logit
                 }
                 float inv = (float)(1.0 / sum);
                 float *oh = out + h * hd;
-                memset(oh, 0, hd * 4);
-                for (uint32_t p = 0; p <= pos; p++) {
-                    const uint8_t *vp = vc + p * row + (size_t)kh * hd * m->kv_elt;
-                    if (m->kv_f16) axpy_f16(oh, m->att[p] * inv, (const uint16_t *)vp, (int)hd);
-                    else axpy_f32(oh, m->att[p] * inv, (const float *)vp, (int)hd);
+                if (!m->kv_f16) {
+                    attn_values_f32(oh, m->att, inv, vc + (size_t)kh * hd * m->kv_elt, row, pos + 1, (int)hd);
+                } else {
+                    memset(oh, 0, hd * 4);
+                    for (uint32_t p = 0; p <= pos; p++) {
+                        const uint8_t *vp = vc + p * row + (size_t)kh * hd * m->kv_elt;
+                        axpy_f16(oh, m->att[p] * inv, (const uint16_t *)vp, (int)hd);
+                    }
                 }
             }
         }
