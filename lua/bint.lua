@@ -159,6 +159,22 @@ local function newclass(bits)
     return z
   end
 
+  local function checkbase(base)
+    if math_type(base) ~= "integer" or base < 2 or base > 36 then
+      error("base must be an integer from 2 to 36", 3) -- at the caller of frombase / tobase
+    end
+  end
+
+  -- How many base digits go in one word step, and base^step (below 2^31).
+  local function wordstep(base)
+    local step, mul = 1, base
+    while mul * base < (1 << 31) do
+      step = step + 1
+      mul = mul * base
+    end
+    return step, mul
+  end
+
   local DIGITS = {}
   for i = 0, 9 do DIGITS[byte("0") + i] = i end
   for i = 0, 25 do
@@ -170,18 +186,11 @@ local function newclass(bits)
   frombase = function(s, base)
     if type(s) ~= "string" then return nil end
     base = base or 10
-    if math_type(base) ~= "integer" or base < 2 or base > 36 then
-      error("base must be an integer from 2 to 36", 2)
-    end
+    checkbase(base)
     local sign, digits = s:match("^([-+]?)([%w]+)$")
     if not digits then return nil end
     local z = setzero(raw())
-    -- gather several digits per word step
-    local step, mul = 1, base
-    while mul * base < (1 << 31) do
-      step = step + 1
-      mul = mul * base
-    end
+    local step = wordstep(base)
     local len = #digits
     if base == 10 then
       -- decimal: validate once, then convert 9-digit slices natively
@@ -215,19 +224,17 @@ local function newclass(bits)
   end
   bint.frombase = frombase
 
+  local PREFIXED = { { "^([-+]?)0[xX](%w+)$", 16 }, { "^([-+]?)0[bB](%w+)$", 2 } }
+
   function bint.fromstring(s)
     if type(s) ~= "string" then return nil end
-    local sign, body = s:match("^([-+]?)0[xX](%w+)$")
-    if body then
-      local z = frombase(body, 16)
-      if z and sign == "-" then negate(z) end
-      return z
-    end
-    sign, body = s:match("^([-+]?)0[bB](%w+)$")
-    if body then
-      local z = frombase(body, 2)
-      if z and sign == "-" then negate(z) end
-      return z
+    for i = 1, #PREFIXED do
+      local sign, body = s:match(PREFIXED[i][1])
+      if body then
+        local z = frombase(body, PREFIXED[i][2])
+        if z and sign == "-" then negate(z) end
+        return z
+      end
     end
     return frombase(s, 10)
   end
@@ -261,14 +268,7 @@ local function newclass(bits)
   end
 
   function bint.new(x)
-    local z
-    if isbint(x) then
-      z = copy(x)
-    elseif type(x) == "number" then
-      z = bint.frominteger(x)
-    elseif type(x) == "string" then
-      z = bint.fromstring(x)
-    end
+    local z = tobint(x, true)
     if z == nil then error("value cannot be represented by a bint") end
     return z
   end
@@ -310,9 +310,7 @@ local function newclass(bits)
   function bint.tobase(x, base, unsigned)
     x = checkbint(x)
     base = base or 10
-    if math_type(base) ~= "integer" or base < 2 or base > 36 then
-      error("base must be an integer from 2 to 36", 2)
-    end
+    checkbase(base)
     if unsigned == nil then unsigned = base ~= 10 end
     if base == 10 and not unsigned and n >= 2 and fits64(x) then
       return tostring(x[1] | (x[2] << 32))
@@ -324,11 +322,7 @@ local function newclass(bits)
       negate(z)
     end
     if iszero(z) then return "0" end
-    local step, chunk = 1, base
-    while chunk * base < (1 << 31) do
-      step = step + 1
-      chunk = chunk * base
-    end
+    local step, chunk = wordstep(base)
     if base == 10 then step, chunk = 9, DEC_CHUNK end
     local parts = {}
     while not iszero(z) do
@@ -362,25 +356,26 @@ local function newclass(bits)
   end
   local tonum = bint.tonumber
 
+  -- s without the zero bytes that `zeros` matches, but at least one byte.
+  local function trimmed(s, zeros)
+    s = s:gsub(zeros, "")
+    if s == "" then s = "\0" end
+    return s
+  end
+
   -- Little/big-endian byte strings of the full width.
   function bint.tole(x, trim)
     x = checkbint(x)
     local out = {}
     for i = 1, n do out[i] = string.pack("<I4", x[i]) end
     local s = concat(out)
-    if trim then
-      s = s:gsub("\0+$", "")
-      if s == "" then s = "\0" end
-    end
+    if trim then s = trimmed(s, "\0+$") end
     return s
   end
 
   function bint.tobe(x, trim)
     local s = bint.tole(x):reverse()
-    if trim then
-      s = s:gsub("^\0+", "")
-      if s == "" then s = "\0" end
-    end
+    if trim then s = trimmed(s, "^\0+") end
     return s
   end
 

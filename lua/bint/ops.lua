@@ -409,24 +409,10 @@ return function(bint, W)
     return true
   end
 
-  bint.__lt = function(x, y)
-    local ix, iy = tobint(x), tobint(y)
-    if ix and iy then return scompare(ix, iy) < 0 end
-    return tonum(x) < tonum(y)
-  end
-
-  bint.__le = function(x, y)
-    local ix, iy = tobint(x), tobint(y)
-    if ix and iy then return scompare(ix, iy) <= 0 end
-    return tonum(x) <= tonum(y)
-  end
-
+  bint.__lt = binop(function(a, b) return scompare(a, b) < 0 end, function(a, b) return a < b end)
+  bint.__le = binop(function(a, b) return scompare(a, b) <= 0 end, function(a, b) return a <= b end)
   -- eq also accepts plain numbers (== between a bint and a number is always false).
-  function bint.eq(x, y)
-    local ix, iy = tobint(x), tobint(y)
-    if ix and iy then return scompare(ix, iy) == 0 end
-    return tonum(x) == tonum(y)
-  end
+  bint.eq = binop(function(a, b) return scompare(a, b) == 0 end, function(a, b) return a == b end)
 
   function bint.lt(x, y) return bint.__lt(x, y) end
   function bint.le(x, y) return bint.__le(x, y) end
@@ -434,17 +420,10 @@ return function(bint, W)
   function bint.ult(x, y) return ucompare(checkbint(x), checkbint(y)) < 0 end
   function bint.ule(x, y) return ucompare(checkbint(x), checkbint(y)) <= 0 end
 
-  function bint.max(x, y)
-    local ix, iy = tobint(x), tobint(y)
-    if ix and iy then return copy(scompare(ix, iy) >= 0 and ix or iy) end
-    return bint.parse(math.max(tonum(x), tonum(y)))
-  end
-
-  function bint.min(x, y)
-    local ix, iy = tobint(x), tobint(y)
-    if ix and iy then return copy(scompare(ix, iy) <= 0 and ix or iy) end
-    return bint.parse(math.min(tonum(x), tonum(y)))
-  end
+  bint.max = binop(function(a, b) return copy(scompare(a, b) >= 0 and a or b) end,
+    function(a, b) return bint.parse(math.max(a, b)) end)
+  bint.min = binop(function(a, b) return copy(scompare(a, b) <= 0 and a or b) end,
+    function(a, b) return bint.parse(math.min(a, b)) end)
 
   -- in-place variants (self is updated and returned) ----------------------------
 
