@@ -81,9 +81,10 @@ def test_tied_embeddings_and_gqa(tmp_path):
 @pytest.mark.parametrize(("qtype", "tokenizer", "tied"),
                          [("F32", "spm", False), ("Q8_0", "spm", False), ("Q8_0", "bpe", True), ("Q4_K", "spm", False)])
 def test_wasm_equals_native_build(tmp_path, qtype, tokenizer, tied):
-    """The wasm build computes what the native build does. The wasm build stores Q8_0 matrices with an even
-    number of rows as interleaved row pairs (the native build keeps the file's layout); with the BPE vocabulary
-    (400 tokens) and tied embeddings that includes the embedding table, which is also the output matrix."""
+    """The wasm build computes what the native build does. The wasm build stores Q8_0 matrices whose row count
+    is a multiple of 4 as interleaved groups of 4 rows (the native build keeps the file's layout); with the BPE
+    vocabulary (400 tokens) and tied embeddings that includes the embedding table, which is also the output
+    matrix; the SPM vocabulary (859 tokens) keeps the file's layout for it."""
     if shutil.which("cc") is None and shutil.which("gcc") is None and shutil.which("clang") is None:
         pytest.skip("no host C compiler to build the native comparison library")
     from aos_py.inference.wasm_native import CNativeEngine

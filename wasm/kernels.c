@@ -191,47 +191,53 @@ static void rows_f16(const mat_t *w, uint32_t r0, int nr, const act_t *a, float 
 #define VLOAD8X8_AT(p, off) ({ v128_t r_; __asm__ volatile("local.get %1\n\ti16x8.load8x8_s " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
 #define VLOAD_AT(p, off) ({ v128_t r_; __asm__ volatile("local.get %1\n\tv128.load " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
 
-/* Cranelift computes pure values where a side effect first needs them: storing row A's sum makes it finish
- * row A before row B's weights are loaded, which keeps every value of the loop in registers. */
+/* Cranelift computes pure values where a side effect first needs them: storing each row's sum makes it finish
+ * that row before the next row's weights are loaded, which keeps every value of the loop in registers. */
 static v128_t q8_sink_store;
 static v128_t *volatile q8_sink = &q8_sink_store;
 
-/* One block of a row pair stored block-interleaved (row A's block at p, row B's right after it) against the
- * same 32 activations, loaded once for both rows. */
-#define Q8_PAIR_STEP(accA, accB, p, xq, dx)                                                                    \
+/* Row k of an interleaved group at block pointer p (byte offset OB of its block) against the 32 activations in
+ * x0_..x3_, accumulated into acc; the sum is then stored to the sink when SINK is 1. */
+#define Q8_GROUP_ROW(acc, p, K, O2, O10, O18, O26, dx, SINK)                                                    \
     do {                                                                                                       \
-        v128_t x0_ = VLOAD_AT(xq, 0), x1_ = VLOAD_AT(xq, 16), x2_ = VLOAD_AT(xq, 32), x3_ = VLOAD_AT(xq, 48);   \
-        v128_t sa_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 2), x0_);                                             \
-        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 10), x1_));                              \
-        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 18), x2_));                              \
-        sa_ = wasm_i32x4_add(sa_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 26), x3_));                              \
-        accA = MADD(wasm_f32x4_convert_i32x4(sa_), wasm_f32x4_splat(H2F(p[0].d) * (dx)), accA);               \
-        __asm__ volatile("local.get %0\n\tlocal.get %1\n\tv128.store 0" : : "r"(sink), "r"(accA));            \
-        v128_t sb_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 36), x0_);                                            \
-        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 44), x1_));                              \
-        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 52), x2_));                              \
-        sb_ = wasm_i32x4_add(sb_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, 60), x3_));                              \
-        accB = MADD(wasm_f32x4_convert_i32x4(sb_), wasm_f32x4_splat(H2F(p[1].d) * (dx)), accB);               \
+        v128_t s_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O2), x0_);                                             \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O10), x1_));                               \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O18), x2_));                               \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O26), x3_));                               \
+        acc = MADD(wasm_f32x4_convert_i32x4(s_), wasm_f32x4_splat(H2F(p[K].d) * (dx)), acc);                  \
+        if (SINK) __asm__ volatile("local.get %0\n\tlocal.get %1\n\tv128.store 0" : : "r"(sink), "r"(acc));    \
     } while (0)
+#define Q8_LOAD_X(xq)                                                                                          \
+    v128_t x0_ = VLOAD_AT(xq, 0), x1_ = VLOAD_AT(xq, 16), x2_ = VLOAD_AT(xq, 32), x3_ = VLOAD_AT(xq, 48)
 #endif
 
 static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float *out) {
     uint32_t nb = w->ne0 / QK8_0;
     int r = 0;
 #ifdef __wasm_simd128__
-    /* Row pairs stored interleaved: one sequential stream, the activation loads shared by both rows, and two
-     * independent accumulator chains; within a row the accumulation is block by block as in one-row code. */
-    if (w->q8_pairs && !(r0 & 1)) {
-        for (; r + 2 <= nr; r += 2) {
+    /* Row groups stored interleaved: one sequential stream, the activation loads shared by the rows of a group,
+     * and independent accumulator chains; within a row the accumulation is block by block as in one-row code. */
+    v128_t *sink = q8_sink;
+    const int16_t *xs0 = a->qs16; /* locals: a->... would be reloaded from memory every block */
+    const float *xd = a->d;
+    if (w->q8_group == 4 && r0 % 4 == 0) {
+        for (; r + 4 <= nr; r += 4) {
             const block_q8_0 *p = (const block_q8_0 *)((const uint8_t *)w->data + (size_t)(r0 + r) * w->row_bytes);
-            v128_t accA = wasm_f32x4_splat(0), accB = accA;
-            v128_t *sink = q8_sink;
-            const int16_t *xs = a->qs16; /* locals: a->... would be reloaded from memory every block */
-            const float *xd = a->d;
+            v128_t c0 = wasm_f32x4_splat(0), c1 = c0, c2 = c0, c3 = c0;
+            const int16_t *xs = xs0;
 #pragma clang loop unroll(disable)
-            for (uint32_t i = 0; i < nb; i++, p += 2, xs += QK8_0) Q8_PAIR_STEP(accA, accB, p, xs, xd[i]);
-            out[r] = hsum4(accA);
-            out[r + 1] = hsum4(accB);
+            for (uint32_t i = 0; i < nb; i++, p += 4, xs += QK8_0) {
+                Q8_LOAD_X(xs);
+                float dx = xd[i];
+                Q8_GROUP_ROW(c0, p, 0, 2, 10, 18, 26, dx, 1);
+                Q8_GROUP_ROW(c1, p, 1, 36, 44, 52, 60, dx, 1);
+                Q8_GROUP_ROW(c2, p, 2, 70, 78, 86, 94, dx, 1);
+                Q8_GROUP_ROW(c3, p, 3, 104, 112, 120, 128, dx, 0);
+            }
+            out[r] = hsum4(c0);
+            out[r + 1] = hsum4(c1);
+            out[r + 2] = hsum4(c2);
+            out[r + 3] = hsum4(c3);
         }
     }
 #endif
@@ -241,7 +247,6 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
 #ifdef __wasm_simd128__
         v128_t acc = wasm_f32x4_splat(0);
         const int16_t *xs = a->qs16;
-        const float *xd = a->d;
 #pragma clang loop unroll(disable)
         for (uint32_t i = 0; i < nb; i++, b += st) {
             v128_t s0 = dot_q8_block(b, xs + i * QK8_0);

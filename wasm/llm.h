@@ -82,7 +82,7 @@ typedef struct {
     uint32_t type;
     uint32_t ne0, ne1;   /* row length, number of rows */
     size_t row_bytes;
-    uint32_t q8_pairs;   /* Q8_0 only: rows 2k and 2k+1 are stored block-interleaved (q8_interleave_pairs) */
+    uint32_t q8_group;   /* Q8_0 only: > 1 when groups of that many rows are stored block-interleaved */
 } mat_t;
 
 float fp16_to_f32(uint16_t h);
@@ -91,7 +91,7 @@ int type_block_size(uint32_t type);
 size_t type_block_bytes(uint32_t type);
 int type_supported(uint32_t type);
 void dequant_row(const mat_t *m, uint32_t row, float *out);
-int q8_interleave_pairs(mat_t *m);
+int q8_interleave_rows(mat_t *m, uint32_t group);
 /* y[t*ne1 + r] = dot(row r of W, x[t*ne0 ...]) for t < T; scratch holds quantized activations. */
 void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch);
 size_t matmul_scratch_bytes(uint32_t ne0, int T);

@@ -40,12 +40,13 @@ static int get_mat(const gguf_file *g, const char *name, uint32_t ne0, uint32_t 
     out->ne1 = ne1;
     out->row_bytes = (size_t)(ne0 / type_block_size(t->type)) * type_block_bytes(t->type);
 #ifdef __wasm_simd128__
-    /* the wasm kernels compute Q8_0 rows in pairs from one interleaved stream */
-    if (t->type == GGML_Q8_0 && ne1 >= 2 && !(ne1 & 1)) {
+    /* the wasm kernels compute Q8_0 rows four at a time from one interleaved stream */
+    if (t->type == GGML_Q8_0 && ne1 % 4 == 0) {
+        const uint32_t group = 4;
         uint32_t k = 0;
         while (k < n_repacked && repacked[k] != out->data) k++;
-        if (k < n_repacked) out->q8_pairs = 1;
-        else if (n_repacked < MAX_REPACKED && q8_interleave_pairs(out)) repacked[n_repacked++] = out->data;
+        if (k < n_repacked) out->q8_group = group;
+        else if (n_repacked < MAX_REPACKED && q8_interleave_rows(out, group)) repacked[n_repacked++] = out->data;
     }
 #endif
     return LLM_OK;

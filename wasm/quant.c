@@ -172,26 +172,26 @@ void dequant_row(const mat_t *m, uint32_t row, float *y) {
     }
 }
 
-/* Rewrites a Q8_0 matrix in place so that rows 2k and 2k+1 alternate block by block: a kernel computing two
- * rows at once then reads one sequential stream (two interleaved streams run at half speed on some CPUs). The
- * bytes of every block are unchanged, so results are too. Returns 0 when the matrix is left as it is. */
-int q8_interleave_pairs(mat_t *m) {
-    if (m->type != GGML_Q8_0 || m->q8_pairs || (m->ne1 & 1) || m->ne1 < 2) return 0;
-    size_t rb = m->row_bytes;
+/* Rewrites a Q8_0 matrix in place so that each group of `group` consecutive rows alternates block by block: a
+ * kernel computing those rows at once then reads one sequential stream (several interleaved streams run at
+ * half speed on some CPUs). The bytes of every block are unchanged, so results are too. Returns 0 when the
+ * matrix is left as it is. */
+int q8_interleave_rows(mat_t *m, uint32_t group) {
+    if (m->type != GGML_Q8_0 || m->q8_group > 1 || group < 2 || m->ne1 % group) return 0;
+    size_t rb = m->row_bytes, bs = sizeof(block_q8_0);
     uint32_t nb = m->ne0 / QK8_0;
-    uint8_t *tmp = malloc(2 * rb);
+    uint8_t *tmp = malloc(group * rb);
     if (!tmp) return 0;
     uint8_t *base = (uint8_t *)m->data;
-    for (uint32_t r = 0; r < m->ne1; r += 2) {
-        uint8_t *pair = base + (size_t)r * rb;
-        memcpy(tmp, pair, 2 * rb);
-        for (uint32_t i = 0; i < nb; i++) {
-            memcpy(pair + (2 * (size_t)i) * sizeof(block_q8_0), tmp + (size_t)i * sizeof(block_q8_0), sizeof(block_q8_0));
-            memcpy(pair + (2 * (size_t)i + 1) * sizeof(block_q8_0), tmp + rb + (size_t)i * sizeof(block_q8_0), sizeof(block_q8_0));
-        }
+    for (uint32_t r = 0; r < m->ne1; r += group) {
+        uint8_t *grp = base + (size_t)r * rb;
+        memcpy(tmp, grp, group * rb);
+        for (uint32_t i = 0; i < nb; i++)
+            for (uint32_t k = 0; k < group; k++)
+                memcpy(grp + ((size_t)group * i + k) * bs, tmp + k * rb + (size_t)i * bs, bs);
     }
     free(tmp);
-    m->q8_pairs = 1;
+    m->q8_group = group;
     return 1;
 }
 

@@ -26,13 +26,14 @@ _Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
 
-/* Row r of a Q8_0 matrix: its first block, and *stride = blocks from one of its blocks to the next (2 when the
- * rows are stored block-interleaved in pairs). */
+/* Row r of a Q8_0 matrix: its first block, and *stride = blocks from one of its blocks to the next (the group
+ * size when rows are stored block-interleaved in groups). */
 static inline const block_q8_0 *q8_row(const mat_t *w, uint32_t r, uint32_t *stride) {
     const uint8_t *base = (const uint8_t *)w->data;
-    if (w->q8_pairs) {
-        *stride = 2;
-        return (const block_q8_0 *)(base + (size_t)(r & ~1u) * w->row_bytes) + (r & 1);
+    if (w->q8_group > 1) {
+        uint32_t g = w->q8_group;
+        *stride = g;
+        return (const block_q8_0 *)(base + (size_t)(r - r % g) * w->row_bytes) + r % g;
     }
     *stride = 1;
     return (const block_q8_0 *)(base + (size_t)r * w->row_bytes);
