@@ -464,22 +464,24 @@ static void row_q8_0_x4(const mat_t *w, uint32_t r, const act_t *a, float *y, ui
     const int16_t *x0 = a[0].qs16, *x1 = a[1].qs16, *x2 = a[2].qs16, *x3 = a[3].qs16;
     const float *d0 = a[0].d, *d1 = a[1].d, *d2 = a[2].d, *d3 = a[3].d;
     v128_t c0 = wasm_f32x4_splat(0), c1 = c0, c2 = c0, c3 = c0;
+    v128_t *sink = q8_sink; /* see Q8_GROUP_ROW: each token's sum is finished before the next one's loads */
 #pragma clang loop unroll(disable)
     for (uint32_t i = 0; i < nb; i++, b += st, x0 += QK8_0, x1 += QK8_0, x2 += QK8_0, x3 += QK8_0) {
-        v128_t w0 = LOAD8X8_AT(b, 2), w1 = LOAD8X8_AT(b, 10), w2 = LOAD8X8_AT(b, 18), w3 = LOAD8X8_AT(b, 26);
+        v128_t w0 = VLOAD8X8_AT(b, 2), w1 = VLOAD8X8_AT(b, 10), w2 = VLOAD8X8_AT(b, 18), w3 = VLOAD8X8_AT(b, 26);
         float dw = H2F(b->d);
-#define Q8_TOKEN(xp, dp, c)                                                                                   \
+#define Q8_TOKEN(xp, dp, c, SINK)                                                                             \
     do {                                                                                                       \
-        v128_t s_ = wasm_i32x4_dot_i16x8(w0, LOAD_AT(xp, 0));                                                  \
-        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w1, LOAD_AT(xp, 16)));                                     \
-        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w2, LOAD_AT(xp, 32)));                                     \
-        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w3, LOAD_AT(xp, 48)));                                     \
+        v128_t s_ = wasm_i32x4_dot_i16x8(w0, VLOAD_AT(xp, 0));                                                 \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w1, VLOAD_AT(xp, 16)));                                    \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w2, VLOAD_AT(xp, 32)));                                    \
+        s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(w3, VLOAD_AT(xp, 48)));                                    \
         c = MADD(wasm_f32x4_convert_i32x4(s_), wasm_f32x4_splat(dw * dp[i]), c);                               \
+        if (SINK) __asm__ volatile("local.get %0\n\tlocal.get %1\n\tv128.store 0" : : "r"(sink), "r"(c));      \
     } while (0)
-        Q8_TOKEN(x0, d0, c0);
-        Q8_TOKEN(x1, d1, c1);
-        Q8_TOKEN(x2, d2, c2);
-        Q8_TOKEN(x3, d3, c3);
+        Q8_TOKEN(x0, d0, c0, 1);
+        Q8_TOKEN(x1, d1, c1, 1);
+        Q8_TOKEN(x2, d2, c2, 1);
+        Q8_TOKEN(x3, d3, c3, 0);
 #undef Q8_TOKEN
     }
     y[r] = hsum4(c0);
