@@ -55,6 +55,7 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a result")
 
 ROUND_MAX_MESSAGES = 4000
+RESULTS_KEPT = 20000          # recent results answered from memory (older ones from the store)
 ROUND_MAX_SECONDS = 0.05      # a round ends this soon when new items are waiting to be acknowledged
 ROUND_MAX_LATENCY = 0.25      # and in any case this soon, so subscribers see results promptly
 
@@ -459,7 +460,7 @@ class Node(NodeReads):
             for e in rnd.computed:
                 self._results[e.id + e.pid] = e.result
                 self._result_order.append(e.id + e.pid)
-            while len(self._result_order) > 20000:
+            while len(self._result_order) > RESULTS_KEPT:
                 self._results.pop(self._result_order.popleft(), None)
             self._cv.notify_all()
         if self._subs:

@@ -5,17 +5,29 @@ before it returns; the node commits once per scheduling round (group commit)
 and tells nobody about a message before the round that holds it has committed.
 NORMAL would survive a SIGKILL too (the WAL is in the OS page cache) but not a
 power cut, and with one fsync per round FULL costs little.
+
+Checkpoints (copying the WAL back into the database file, with an fsync of
+the database) do not run inside the rounds' commits: a checkpointer thread with
+its own connection runs passive checkpoints when the WAL has grown, while the
+node goes on computing. A commit is durable once its WAL frames are synced, so
+this moves work off the commit path without weakening it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+CHECKPOINT_EVERY_S = 0.5       # at most one checkpoint this often while commits come in
+CHECKPOINT_IDLE_S = 1.0        # and one after a quiet second
+
+log = logging.getLogger("aos_py.node.store")
 
 # log.status
 PENDING, OK, FAILED = 0, 1, 2
@@ -61,8 +73,59 @@ class Store:
                 self._check()
             self.db.executescript(_SCHEMA)
             self._version()
+            self.db.execute("PRAGMA wal_autocheckpoint=0")   # the checkpointer thread does it
         except sqlite3.DatabaseError as exc:
             raise StoreError(self._explain(exc)) from None
+        self._synchronous = synchronous
+        self._commits = 0
+        self._ckpt_wake = threading.Event()
+        self._ckpt_stop = False
+        self._ckpt_thread: threading.Thread | None = None
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def _wake_checkpointer(self) -> None:
+        self._commits += 1
+        if self._ckpt_thread is None:
+            self._ckpt_thread = threading.Thread(target=self._checkpointer, name="aos-node-checkpoint", daemon=True)
+            self._ckpt_thread.start()
+        self._ckpt_wake.set()
+
+    def _checkpointer(self) -> None:
+        """Passive checkpoints on a second connection: they never block the node's commits."""
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA wal_autocheckpoint=0")
+        except sqlite3.Error as exc:
+            self._checkpoint_inline(f"cannot open a checkpoint connection: {exc}")
+            return
+        try:
+            seen = 0
+            last = time.monotonic()
+            while not self._ckpt_stop:
+                woke = self._ckpt_wake.wait(CHECKPOINT_IDLE_S)
+                self._ckpt_wake.clear()
+                if self._ckpt_stop or self._commits == seen:
+                    continue
+                if woke and time.monotonic() - last < CHECKPOINT_EVERY_S:
+                    continue
+                seen = self._commits
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                last = time.monotonic()
+        except sqlite3.Error as exc:
+            self._checkpoint_inline(f"checkpoint failed: {exc}")
+        finally:
+            db.close()
+
+    def _checkpoint_inline(self, why: str) -> None:
+        """Fall back to SQLite's own checkpoints in the commits (slower, never unbounded WAL)."""
+        log.warning("node database %s: %s; checkpointing in the commits instead", self.path, why)
+        with self.lock:
+            try:
+                self.db.execute("PRAGMA wal_autocheckpoint=1000")
+            except sqlite3.Error:
+                pass
 
     def _explain(self, exc: Exception) -> str:
         return (f"node database {self.path} is damaged or unreadable ({exc}); nothing was changed. "
@@ -83,8 +146,12 @@ class Store:
                              f"version {SCHEMA_VERSION}")
 
     def close(self) -> None:
+        self._ckpt_stop = True
+        self._ckpt_wake.set()
+        if self._ckpt_thread is not None:
+            self._ckpt_thread.join(timeout=30)
         with self.lock:
-            self.db.close()
+            self.db.close()   # the last connection to close checkpoints the WAL and removes it
 
     # -- generic helpers ---------------------------------------------------------
 
@@ -113,6 +180,7 @@ class Store:
                     raise
             except sqlite3.DatabaseError as exc:
                 raise StoreError(self._explain(exc)) from None
+        self._wake_checkpointer()
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key=?", (key,))

@@ -137,10 +137,28 @@ def to_lua(value: object, name: str = "value") -> bytes:
     return "".join(out).encode("utf-8", "surrogateescape")
 
 
+# str -> UTF-8 bytes of field names, tag names and short tag values: a node's
+# messages repeat them (Data-Protocol, ao, process ids), and a dict hit is
+# cheaper than encoding again
+_ENCODED: dict[str, bytes] = {}
+_ENCODED_MAX = 8192
+
+
+def _encoded(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(text) <= 64:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[text] = raw
+    return raw
+
+
 def flat_args(msg: dict) -> list | None:
     """[nroot, ntags, k1, v1, ..., name1, value1, ...] for a message whose fields are
     scalars and whose Tags are name/value strings; None when it has another shape."""
     args: list = [0, -1]
+    append = args.append
+    known = _ENCODED.get
     tags = None
     for k, v in msg.items():
         if type(k) is not str:
@@ -163,8 +181,8 @@ def flat_args(msg: dict) -> list | None:
             pass
         elif v is not None and t is not bool:
             return None
-        args.append(k.encode("utf-8", "surrogateescape"))
-        args.append(v)
+        append(known(k) or _encoded(k))
+        append(v)
     args[0] = (len(args) - 2) // 2
     if tags is not None:
         if type(tags) is not list:
@@ -176,7 +194,7 @@ def flat_args(msg: dict) -> list | None:
             value = tag.get("value")
             if type(name) is not str or type(value) is not str:
                 return None
-            args.append(name.encode("utf-8", "surrogateescape"))
-            args.append(value.encode("utf-8", "surrogateescape"))
+            append(known(name) or _encoded(name))
+            append(known(value) or _encoded(value))
         args[1] = len(tags)
     return args
