@@ -690,6 +690,10 @@ void matmul(float *y, const mat_t *w, const float *x, int T, void *scratch) {
         return;
     }
 #endif
+    if (T == 1) { /* one call for all rows: the row kernels' setup is paid once per matrix */
+        fn(w, 0, (int)m, &acts[0], y);
+        return;
+    }
     for (uint32_t r = 0; r < m; r += 4) {
         int nr = m - r < 4 ? (int)(m - r) : 4;
         for (int t = 0; t < T; t++) {
