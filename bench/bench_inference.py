@@ -5,7 +5,7 @@ Q4_K model that exercises the large-model path; all deleted afterwards), then ru
 worker process and reports generation tokens/s, prompt tokens/s, first-token latency and the worker's peak RSS.
 Ratios are against llama.cpp with one thread, measured in the same run.
 
-Usage: .venv/bin/python bench/bench_inference.py [--tokens 64] [--skip-large] [--engines wasm,c-native,...]
+Usage: .venv/bin/python bench/bench_inference.py [--tokens 64] [--repeat 5] [--skip-large] [--engines wasm,c-native,...]
 """
 
 from __future__ import annotations
@@ -188,7 +188,9 @@ def worker(engine: str, model: str, n_tokens: int, threads: int, prompt_words: i
 
 def run_worker(engine: str, model: Path, n_tokens: int, threads: int = 1, prompt_words: int = 0) -> dict | None:
     cmd = [sys.executable, __file__, "--worker", engine, str(model), str(n_tokens), str(threads), str(prompt_words)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    # numpy's OpenBLAS threads are of no use to a worker (it only takes argmaxes), so they are not started
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         print(f"  {engine}: failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
         return None
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--skip-large", action="store_true")
-    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs per engine; the best is reported")
+    ap.add_argument("--repeat", type=int, default=5, help="interleaved runs per engine; the best is reported")
     ap.add_argument("--types", default="F32,Q8_0", help="110M model types to run ('' for none)")
     ap.add_argument("--engines", default="wasm,c-native,llama.cpp-1t,llama.cpp-all")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
