@@ -196,15 +196,18 @@ static void rows_f16(const mat_t *w, uint32_t r0, int nr, const act_t *a, float 
 static v128_t q8_sink_store;
 static v128_t *volatile q8_sink = &q8_sink_store;
 
-/* Row k of an interleaved group at block pointer p (byte offset OB of its block) against the 32 activations in
- * x0_..x3_, accumulated into acc; the sum is then stored to the sink when SINK is 1. */
-#define Q8_GROUP_ROW(acc, p, K, O2, O10, O18, O26, dx, SINK)                                                    \
+/* The f16 scale at byte offset off of p (a memarg offset, as for the vector loads) */
+#define VLOAD16_AT(p, off) ({ uint32_t r_; __asm__ volatile("local.get %1\n\ti32.load16_u " #off ":p2align=0\n\tlocal.set %0" : "=r"(r_) : "r"(p)); r_; })
+
+/* One row of an interleaved group (its block at byte offset O0 of p: scale at O0, quants from O2) against the
+ * 32 activations in x0_..x3_, accumulated into acc; the sum is then stored to the sink when SINK is 1. */
+#define Q8_GROUP_ROW(acc, p, O0, O2, O10, O18, O26, dx, SINK)                                                   \
     do {                                                                                                       \
         v128_t s_ = wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O2), x0_);                                             \
         s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O10), x1_));                               \
         s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O18), x2_));                               \
         s_ = wasm_i32x4_add(s_, wasm_i32x4_dot_i16x8(VLOAD8X8_AT(p, O26), x3_));                               \
-        acc = MADD(wasm_f32x4_convert_i32x4(s_), wasm_f32x4_splat(H2F(p[K].d) * (dx)), acc);                  \
+        acc = MADD(wasm_f32x4_convert_i32x4(s_), wasm_f32x4_splat(H2F(VLOAD16_AT(p, O0)) * (dx)), acc);        \
         if (SINK) __asm__ volatile("local.get %0\n\tlocal.get %1\n\tv128.store 0" : : "r"(sink), "r"(acc));    \
     } while (0)
 #define Q8_LOAD_X(xq)                                                                                          \
@@ -230,9 +233,9 @@ static void rows_q8_0(const mat_t *w, uint32_t r0, int nr, const act_t *a, float
                 Q8_LOAD_X(xs);
                 float dx = xd[i];
                 Q8_GROUP_ROW(c0, p, 0, 2, 10, 18, 26, dx, 1);
-                Q8_GROUP_ROW(c1, p, 1, 36, 44, 52, 60, dx, 1);
-                Q8_GROUP_ROW(c2, p, 2, 70, 78, 86, 94, dx, 1);
-                Q8_GROUP_ROW(c3, p, 3, 104, 112, 120, 128, dx, 0);
+                Q8_GROUP_ROW(c1, p, 34, 36, 44, 52, 60, dx, 1);
+                Q8_GROUP_ROW(c2, p, 68, 70, 78, 86, 94, dx, 1);
+                Q8_GROUP_ROW(c3, p, 102, 104, 112, 120, 128, dx, 0);
             }
             out[r] = hsum4(c0);
             out[r + 1] = hsum4(c1);
