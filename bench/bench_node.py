@@ -9,13 +9,17 @@
 (3) Restart: the log is grown to --replay messages, the node is closed and
     reopened, and both processes are rebuilt by replaying their logs.
 
-    .venv/bin/python bench/bench_node.py [--messages 20000] [--replay 100000]
+    .venv/bin/python bench/bench_node.py [--messages 20000] [--repeat 3] [--replay 100000]
+
+(1) and (2) alternate --repeat times (new processes each time); every pair is
+printed and the medians are reported, since the machine may be shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -102,18 +106,28 @@ def runtime_rate(messages: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--replay", type=int, default=100000)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aos-bench-node-"))
     try:
         wallet = Wallet.generate("ed25519")
         client = Client.open(tmp / "node")
-        base = runtime_rate(args.messages)
-        rate, a, b = durable_rate(client, wallet, args.messages)
-        print(f"durable ping-pong: {rate:,.0f} msg/s over {args.messages:,} messages "
-              f"(synchronous=FULL, {client.node.stats['rounds']:,} commits)")
-        print(f"runtime-only ping-pong (same run): {base:,.0f} msg/s")
-        print(f"ratio durable/runtime: {rate / base:.2f}")
+        rates, bases = [], []
+        for n in range(max(1, args.repeat)):
+            base = runtime_rate(args.messages)
+            rounds = client.node.stats["rounds"]
+            rate, a, b = durable_rate(client, wallet, args.messages)
+            rates.append(rate)
+            bases.append(base)
+            print(f"run {n + 1}: durable {rate:,.0f} msg/s over {args.messages:,} messages "
+                  f"(synchronous=FULL, {client.node.stats['rounds'] - rounds:,} commits); "
+                  f"runtime-only {base:,.0f} msg/s; ratio {rate / base:.2f}")
+        rate, base = statistics.median(rates), statistics.median(bases)
+        ratio = statistics.median(r / b for r, b in zip(rates, bases, strict=True))
+        print(f"durable ping-pong (median of {len(rates)}): {rate:,.0f} msg/s")
+        print(f"runtime-only ping-pong (same run, median): {base:,.0f} msg/s")
+        print(f"ratio durable/runtime (median): {ratio:.2f}")
         logged = sum(n for (n,) in client.node.store.query("SELECT COUNT(*) FROM log"))
         if logged < args.replay:
             more = args.replay - logged + 10

@@ -10,6 +10,7 @@ local json = { _version = "0.2.0" }
 
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local error, select, rawget, next = error, select, rawget, next
+local getmetatable = getmetatable
 local concat, sort = table.concat, table.sort
 local byte, char, sub, find, format, gsub = string.byte, string.char, string.sub, string.find, string.format, string.gsub
 local floor, huge = math.floor, math.huge
@@ -268,6 +269,37 @@ local OUTBOX_ORDER = { "Target", "Data", "Anchor", "Tags" }
 local OUTBOX_KEYS = { Target = true, Data = true, Anchor = true, Tags = true }
 local LIST_FIELDS = { Messages = true, Spawns = true }
 
+-- The Tags of an outbox message when they are a plain list of plain
+-- {name = <string>, value = <string>} tables, written in one loop (the same
+-- text as the general encoder writes). Returns nil for anything else, which
+-- then goes through the general encoder.
+local function encode_tag_list(list, out, n)
+  if type(list) ~= "table" or getmetatable(list) ~= nil then return nil end
+  local count = 0
+  for _ in next, list do count = count + 1 end
+  if count == 0 then return nil end
+  local m = n + 1
+  out[m] = "["
+  for i = 1, count do
+    local p = rawget(list, i)   -- all of 1..count present: those are the only keys
+    if type(p) ~= "table" or getmetatable(p) ~= nil then return nil end
+    local name, value = rawget(p, "name"), rawget(p, "value")
+    if type(name) ~= "string" or type(value) ~= "string" then return nil end
+    local k1 = next(p)
+    if next(p, next(p, k1)) ~= nil then return nil end
+    if not find(name, CLEAN_PATTERN) then name = escape_cached(name) end
+    if not find(value, CLEAN_PATTERN) then value = escape_cached(value) end
+    out[m + 1] = i == 1 and '{"name":"' or ',{"name":"'
+    out[m + 2] = name
+    out[m + 3] = '","value":"'
+    out[m + 4] = value
+    out[m + 5] = '"}'
+    m = m + 5
+  end
+  out[m + 1] = "]"
+  return m + 1
+end
+
 -- A list of outbox messages ({Target, Data, Anchor, Tags}); anything else
 -- goes through the general encoder.
 local function encode_outbox(list, stack, out, n)
@@ -308,7 +340,7 @@ local function encode_outbox(list, stack, out, n)
       if v ~= nil then
         out[n + 1] = first and (key_cache[key] or encode_key(key)) or ("," .. (key_cache[key] or encode_key(key)))
         first = false
-        n = encode(v, stack, 4, out, n + 1)
+        n = (key == "Tags" and encode_tag_list(v, out, n + 1)) or encode(v, stack, 4, out, n + 1)
       end
     end
     out[n + 1] = "}"

@@ -6,10 +6,11 @@ and tells nobody about a message before the round that holds it has committed.
 NORMAL would survive a SIGKILL too (the WAL is in the OS page cache) but not a
 power cut, and with one fsync per round FULL costs little.
 
-Checkpoints (copying the WAL back into the database file, with an fsync of
-the database) do not run inside the rounds' commits: a checkpointer thread with
-its own connection runs passive checkpoints when the WAL has grown, while the
-node goes on computing. A commit is durable once its WAL frames are synced, so
+Once the node is busy (after its first few dozen commits), checkpoints
+(copying the WAL back into the database file, with an fsync of the database)
+no longer run inside the rounds' commits: a checkpointer thread with its own
+connection runs passive checkpoints twice a second while the node goes on
+computing. A commit is durable once its WAL frames are synced, so
 this moves work off the commit path without weakening it.
 """
 
@@ -19,13 +20,12 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 SCHEMA_VERSION = 1
-CHECKPOINT_EVERY_S = 0.5       # at most one checkpoint this often while commits come in
-CHECKPOINT_IDLE_S = 1.0        # and one after a quiet second
+CHECKPOINT_EVERY_S = 0.5       # a checkpoint this often while commits come in
+CHECKPOINT_THREAD_AFTER = 32   # commits before checkpoints move to their own thread (a busy node)
 
 log = logging.getLogger("aos_py.node.store")
 
@@ -73,23 +73,27 @@ class Store:
                 self._check()
             self.db.executescript(_SCHEMA)
             self._version()
-            self.db.execute("PRAGMA wal_autocheckpoint=0")   # the checkpointer thread does it
         except sqlite3.DatabaseError as exc:
             raise StoreError(self._explain(exc)) from None
         self._synchronous = synchronous
         self._commits = 0
         self._ckpt_wake = threading.Event()
-        self._ckpt_stop = False
         self._ckpt_thread: threading.Thread | None = None
 
     # -- checkpoints ---------------------------------------------------------------
 
     def _wake_checkpointer(self) -> None:
+        """Count a commit (called with the lock held, after COMMIT). A node that has committed
+        little keeps SQLite's own checkpoints; once it is busy they move to the checkpointer
+        thread, which looks at the count on its own clock (no wake-up per commit)."""
         self._commits += 1
-        if self._ckpt_thread is None:
+        if self._ckpt_thread is None and self._commits >= CHECKPOINT_THREAD_AFTER:
+            try:
+                self.db.execute("PRAGMA wal_autocheckpoint=0")
+            except sqlite3.Error:
+                return
             self._ckpt_thread = threading.Thread(target=self._checkpointer, name="aos-node-checkpoint", daemon=True)
             self._ckpt_thread.start()
-        self._ckpt_wake.set()
 
     def _checkpointer(self) -> None:
         """Passive checkpoints on a second connection: they never block the node's commits."""
@@ -102,17 +106,10 @@ class Store:
             return
         try:
             seen = 0
-            last = time.monotonic()
-            while not self._ckpt_stop:
-                woke = self._ckpt_wake.wait(CHECKPOINT_IDLE_S)
-                self._ckpt_wake.clear()
-                if self._ckpt_stop or self._commits == seen:
-                    continue
-                if woke and time.monotonic() - last < CHECKPOINT_EVERY_S:
-                    continue
-                seen = self._commits
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                last = time.monotonic()
+            while not self._ckpt_wake.wait(CHECKPOINT_EVERY_S):   # set only by close()
+                if self._commits != seen:
+                    seen = self._commits
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:
             self._checkpoint_inline(f"checkpoint failed: {exc}")
         finally:
@@ -146,7 +143,6 @@ class Store:
                              f"version {SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self._ckpt_stop = True
         self._ckpt_wake.set()
         if self._ckpt_thread is not None:
             self._ckpt_thread.join(timeout=30)
@@ -178,9 +174,9 @@ class Store:
                 except BaseException:
                     self.db.execute("ROLLBACK")
                     raise
+                self._wake_checkpointer()
             except sqlite3.DatabaseError as exc:
                 raise StoreError(self._explain(exc)) from None
-        self._wake_checkpointer()
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key=?", (key,))
