@@ -9,6 +9,7 @@ import pytest
 
 from aos_py.client import Client, ClientError, NotFoundError, RejectedError, ResultTimeout, load_wallet
 from aos_py.node import ans104
+from aos_py.node.wallet import Wallet
 
 VEC = Path(__file__).parent / "vectors"
 ALICE = load_wallet(VEC / "wallet-a.json", create=False)
@@ -115,3 +116,18 @@ def test_a_connected_clients_subscriber_may_call_back_into_the_node(client):
         assert answers == ["42"]
     finally:
         other.close()
+
+
+def test_the_same_eval_twice_is_two_messages_even_with_an_ed25519_wallet(client):
+    # Ed25519 signatures are deterministic: without a fresh anchor the second send
+    # would be the same item (same id) and the caller would get the first, stale result.
+    w = Wallet.generate("ed25519")
+    pid = client.spawn(w)
+    client.eval(w, pid, "N = 0")
+    first = client.eval(w, pid, "N = N + 1; return N")
+    second = client.eval(w, pid, "N = N + 1; return N")
+    assert (first["Output"]["data"], second["Output"]["data"]) == ("1", "2")
+    a = client.send(w, pid, data="x", anchor="A" * 32)
+    b = client.send(w, pid, data="x", anchor="A" * 32)
+    assert a == b                         # an explicit anchor makes a retry idempotent
+    assert len(client.results(pid, limit=100)) == 5

@@ -8,6 +8,7 @@ OS process to open a data directory hosts the node; the others share it over
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -173,8 +174,12 @@ class Client:
         self.wait_result(pid, pid, timeout)
         return pid
 
-    def send(self, w: Wallet, target: str, *, data: str | bytes = "", tags: Tags = ()) -> str:
-        """Send a message to `target`; returns its id once it is durably in the process's log."""
+    def send(self, w: Wallet, target: str, *, data: str | bytes = "", tags: Tags = (),
+              anchor: str | None = None) -> str:
+        """Send a message to `target`; returns its id once it is durably in the process's log.
+
+        Each send gets a fresh random anchor, so sending the same thing twice is two messages even
+        with a deterministic (Ed25519) signature; pass `anchor` to make a retry idempotent instead."""
         all_tags = _check_tags(tags)
         if not data:
             all_tags.append(("Content-Type", "text/plain"))
@@ -184,7 +189,8 @@ class Client:
             ans104.id_bytes(target, "target")
         except ANS104Error as exc:
             raise RejectedError(str(exc)) from None
-        return self.submit(self._build(w, target=target, tags=all_tags, data=data))
+        return self.submit(self._build(w, target=target, anchor=anchor or secrets.token_urlsafe(24),
+                                       tags=all_tags, data=data))
 
     def eval(self, w: Wallet, process: str, code: str, timeout: float = 30.0) -> dict:
         """Evaluate Lua in `process` (Action=Eval) and return the result."""
