@@ -151,6 +151,17 @@ def test_unknown_engine_kind_is_a_clear_error(models) -> None:
     assert p.ok("return 6 * 7") == "42", "the process survives"
 
 
+def test_engine_kind_comes_from_the_environment(models, monkeypatch) -> None:
+    monkeypatch.setenv("AOS_PY_LLAMA_ENGINE", "native")
+    assert ProcessRuntime().llama_engine == "native"
+    assert ProcessRuntime(llama_engine="wasm").llama_engine == "wasm", "an explicit choice wins"
+    monkeypatch.setenv("AOS_PY_LLAMA_ENGINE", "gpu9000")
+    p = Process(None, models)     # type: ignore[arg-type] - no explicit kind: the environment decides
+    assert "unknown llama engine 'gpu9000' configured" in p.error("Llama = require('llama')")
+    monkeypatch.delenv("AOS_PY_LLAMA_ENGINE")
+    assert ProcessRuntime().llama_engine == "wasm"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_joker_flow_with_the_demo_model(kind: str, models) -> None:
     """The Llama Joker's call: Phi-3 prompt, run(40); the answer ends at <|end|> and next() then gives nil."""

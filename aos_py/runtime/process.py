@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,7 @@ class ProcessRuntime:
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         compute_budget: int | None = DEFAULT_COMPUTE_BUDGET,
         data_resolver: DataResolver | None = None,
-        llama_engine: str = "wasm",
+        llama_engine: str | None = None,
     ) -> None:
         if memory_limit is not None and memory_limit < (1 << 20):
             raise ValueError(f"memory_limit must be at least 1 MiB, got {memory_limit}")
@@ -89,7 +90,8 @@ class ProcessRuntime:
         self.memory_limit = memory_limit
         self.compute_budget = compute_budget
         self.data_resolver = data_resolver
-        self.llama_engine = llama_engine
+        # which engine `require("llama")` uses: the argument, else $AOS_PY_LLAMA_ENGINE, else wasm
+        self.llama_engine = llama_engine or os.environ.get("AOS_PY_LLAMA_ENGINE", "").strip() or "wasm"
         self._lock = threading.RLock()
         self._llama_host: Any = None
         self._closed = False
