@@ -244,6 +244,34 @@ def test_live_feed_skips_own_evals_and_holds_while_paused(tmp_path):
     assert live_text({"Error": "Error handling message"}) == "Error handling message"
 
 
+def test_a_message_the_eval_sends_to_itself_shows_after_the_result_and_sets_the_prompt(tmp_path):
+    """The Eval's output first, then the live line, as aos shows them; the prompt ends on the newest Inbox count."""
+    import time
+
+    from aos_py.client import Client
+    from aos_py.node.wallet import Wallet
+
+    client = Client.open(tmp_path / "node")
+    try:
+        w = Wallet.generate("ed25519")
+        pid = client.spawn(w, name="selfie")
+        out = Out()
+        s = Session(client, w, pid, tmp_path, out=out, spinner=False)
+        s.start_live()
+        assert s.evaluate("1")
+        before = int(render.strip_ansi(s.prompt).split("[Inbox:")[1].split("]")[0])
+        assert s.evaluate('Send({Target = ao.id, Action = "Hi"})')
+        deadline = time.monotonic() + 5
+        while "New Message From" not in out.text and time.monotonic() < deadline:
+            time.sleep(0.02)
+        text = render.strip_ansi(out.text)
+        assert text.index("Message added to outbox") < text.index("New Message From")
+        assert "Action = Hi" in text
+        assert f"[Inbox:{before + 1}]" in render.strip_ansi(s.prompt)
+        s.stop_live()
+    finally:
+        client.close()
+
 # ---- history ----------------------------------------------------------------------------------------------------
 
 def test_history_written_per_entry_and_capped(tmp_path):

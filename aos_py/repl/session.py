@@ -40,6 +40,9 @@ class Session:
         self.dryrun = False
         self.live = True
         self._held: list[str] = []
+        self._evaluating = False          # an Eval of ours is in flight: live output waits for its result
+        self._deferred: list[str] = []
+        self._live_during_eval = False
         self._sent: set[str] = set()
         self._abandoned: set[str] = set()
         self._lock = threading.Lock()
@@ -99,16 +102,39 @@ class Session:
         """Evaluate and print as aos does; True when the process reported no error."""
         if echo:
             self.write(render.echo_input(code))
+        with self._lock:
+            self._evaluating = not self.dryrun
         try:
-            result = self.run_eval(code)
-        except KeyboardInterrupt:
-            self.write(render.colour("Stopped waiting; the result will show in the live feed.", render.GRAY))
-            return False
-        except Exception as exc:  # a client error: say what failed, keep the shell alive
-            self.write(render.colour(f"Error: {exc}", render.RED))
-            self.write()
-            return False
-        return self.show_result(result, code, origin, base)
+            try:
+                result = self.run_eval(code)
+            except KeyboardInterrupt:
+                self.write(render.colour("Stopped waiting; the result will show in the live feed.", render.GRAY))
+                return False
+            except Exception as exc:  # a client error: say what failed, keep the shell alive
+                self.write(render.colour(f"Error: {exc}", render.RED))
+                self.write()
+                return False
+            return self.show_result(result, code, origin, base)
+        finally:
+            self._end_evaluation()
+
+    def _end_evaluation(self) -> None:
+        """Print the live output that arrived while our Eval was in flight (after its result, as aos shows it),
+        and take the prompt from the process's newest result: a message computed after our Eval (one it sent
+        to itself, say) has a newer Inbox count than the Eval's own result."""
+        with self._lock:
+            deferred, self._deferred = self._deferred, []
+            newer, self._live_during_eval = self._live_during_eval, False
+            self._evaluating = False
+        for text in deferred:
+            self._show_live(text)
+        if newer:
+            try:
+                rows = self.client.results(self.process_id, limit=1, sort="DESC")
+            except Exception:  # the prompt stays as the Eval left it
+                return
+            if rows:
+                self._set_prompt(rows[0]["result"])
 
     def show_result(self, result: dict, code: str,
                     origin: Callable[[int], tuple[Path, int] | None] | None = None, base: Path | None = None) -> bool:
@@ -229,15 +255,23 @@ class Session:
             self._sent.discard(mid)
             return
         result = event.get("result") or {}
-        self._set_prompt(result)
         if event.get("id") in self._abandoned:  # an Eval we stopped waiting for: show its outcome now
             self._abandoned.discard(event.get("id"))
             error = result.get("Error")
             text = render.strip_ansi(str(error)) if error else render.output_text(result)
         else:
             text = live_text(result)
-        if not text:
-            return
+        with self._lock:
+            if self._evaluating:    # shown, and the prompt refreshed, once our Eval's result is printed
+                self._live_during_eval = True
+                if text:
+                    self._deferred.append(text)
+                return
+        self._set_prompt(result)
+        if text:
+            self._show_live(text)
+
+    def _show_live(self, text: str) -> None:
         if not self.live:
             with self._lock:
                 self._held.append(text)
