@@ -209,6 +209,7 @@ def test_run_and_stdin_exit_codes(home):
     assert "42" in ok.stdout.split() and "Welcome" not in ok.stdout
     bad = script(home, "scripted", "--run", "error('nope')")
     assert bad.returncode == 1 and "nope" in bad.stdout
+    assert "\x1b[" not in bad.stdout + ok.stdout, "no colour escapes into a pipe"
     piped = script(home, "scripted", stdin="Piped = 5\nreturn Piped * 2\n")
     assert piped.returncode == 0 and "10" in piped.stdout.split()
     piped_bad = script(home, "scripted", stdin="return nil + 1\n")
@@ -219,6 +220,8 @@ def test_run_and_stdin_exit_codes(home):
     assert "5" in again.stdout.split()
     listed = script(home, "--list")
     assert listed.returncode == 0 and "scripted" in listed.stdout
+    from aos_py import __version__
+    assert f"aos-{__version__}" in ANSI.sub("", listed.stdout)    # the aos-Version tag written at spawn
     (home / "startup").mkdir(exist_ok=True)
     (home / "startup" / "ok.lua").write_text("Loaded = 'yes'\nreturn 'ok file'\n")
     (home / "startup" / "bad.lua").write_text("local x = nil\nreturn x.field\n")

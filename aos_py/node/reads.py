@@ -85,13 +85,14 @@ class NodeReads:
         return self.dryrunner.run(process, msg)
 
     def find_processes(self, owner: str, name: str | None = None) -> list[dict]:
-        sql = "SELECT id, name, created FROM processes WHERE owner=?"
+        sql = ("SELECT p.id, p.name, p.created, (SELECT value FROM item_tags t WHERE t.id = p.id "
+               "AND lower(t.name) = 'aos-version' ORDER BY t.idx LIMIT 1) FROM processes p WHERE p.owner=?")
         args: list = [owner]
         if name is not None:
-            sql += " AND name=?"
+            sql += " AND p.name=?"
             args.append(name)
-        sql += " ORDER BY created DESC, rowid DESC"
-        return [{"id": i, "name": n, "created": c} for i, n, c in self.store.query(sql, args)]
+        sql += " ORDER BY p.created DESC, p.rowid DESC"
+        return [{"id": i, "name": n, "created": c, "version": v} for i, n, c, v in self.store.query(sql, args)]
 
     def subscribe(self, process: str, callback: Callable[[dict], None]) -> Callable[[], None]:
         with self._cv:

@@ -104,9 +104,10 @@ def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
     if rows:
         return rows[0]["id"] if len(rows) == 1 else pick_process(rows, target)["id"]
     with Spinner("[Spawning New Process...]", enabled=None if not quiet else False):
-        # the client writes App-Name=aos and Name=<name> first, then these tags in order (as aos does)
-        return client.spawn(wallet, name=target, module=opts["module"], tags=opts["tags"], data=opts["data"],
-                            cron=opts["cron"])
+        # the client writes App-Name=aos and Name=<name> first, then these tags in order, then the
+        # client version (aos-Version) as aos does
+        return client.spawn(wallet, name=target, module=opts["module"],
+                            tags=[*opts["tags"], ("aos-Version", __version__)], data=opts["data"], cron=opts["cron"])
 
 
 def model_command(argv: list[str]) -> int:
@@ -191,6 +192,8 @@ def _protect_dash_ids(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:    # run as the `aos` program: no colour escapes into files, pipes and CI logs
+        render.plain_streams_unless_terminal()
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "model":
         return model_command(argv[1:])

@@ -31,6 +31,38 @@ def strip_ansi(text: str) -> str:
     return ANSI_RE.sub("", text)
 
 
+class PlainStream:
+    """A text stream that drops colour escapes: aos-py's output when it goes to a file, a pipe or a CI log
+    (or NO_COLOR is set), so scripts read the text a person sees, not escape codes."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(strip_ansi(text))
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def plain_streams_unless_terminal() -> None:
+    """Swap sys.stdout / sys.stderr for PlainStreams where they are not terminals, or NO_COLOR is set."""
+    import os
+    import sys
+
+    no_colour = bool(os.environ.get("NO_COLOR"))
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or isinstance(stream, PlainStream):
+            continue
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if no_colour or not tty:
+            setattr(sys, name, PlainStream(stream))
+
+
 def colour(text: str, code: str) -> str:
     return f"{code}{text}{RESET}"
 
@@ -190,11 +222,14 @@ def help_box() -> str:
 
 
 def process_table(rows: list[dict]) -> str:
-    """--list: name, id and creation time of each process the wallet owns."""
+    """--list: name, id, aos-version (the client that spawned it) and creation time of each process the wallet owns."""
     if not rows:
         return box("Processes", ["No processes found for this wallet."])
-    return box("Processes", [f"{GREEN}{r.get('name') or '-'}{RESET}  {r.get('id')}  {GRAY}{_when(r.get('created'))}{RESET}"
-                             for r in rows])
+    names = [r.get("name") or "-" for r in rows]
+    versions = [f"aos-{r['version']}" if r.get("version") else "-" for r in rows]
+    nw, vw = max(map(len, names)), max(map(len, versions))
+    return box("Processes", [f"{GREEN}{n.ljust(nw)}{RESET}  {r.get('id')}  {BLUE}{v.ljust(vw)}{RESET}  "
+                             f"{GRAY}{_when(r.get('created'))}{RESET}" for n, v, r in zip(names, versions, rows, strict=True)])
 
 
 def _when(created: object) -> str:
