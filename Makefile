@@ -9,9 +9,16 @@ WASM_SRC := $(wildcard wasm/*.c wasm/*.h)
 
 venv: $(VENV)/.installed
 
+# llama.cpp built for any x86-64 with AVX2, not for the build machine's newest instructions: a -march=native
+# build uses AMX / AVX-512 tiles that a VM may not grant (SIGILL at the first matrix product). Built fresh,
+# never from pip's wheel cache, so a wheel built with other flags is never reused.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
 $(VENV)/.installed: pyproject.toml setup.py
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(VPY) -m pip install -q --no-cache-dir 'llama-cpp-python>=0.3'
 	$(VPY) -m pip install -q -e '.[dev,native]'
 	touch $@
 

@@ -26,6 +26,11 @@ def lua_dir() -> Path:
     return _find("lua")
 
 
+def service_source(name: str) -> str:
+    """The Lua source of one of the node's own processes (lua/services/<name>.lua)."""
+    return (lua_dir() / "services" / f"{name}.lua").read_text(encoding="utf-8")
+
+
 def packages_dir() -> Path:
     """Directory holding the APM packages published into the local registry."""
     return _find("packages")

@@ -112,7 +112,7 @@ def _replay_digest(node: Node, pid: str) -> tuple[str, int]:
     rt = ProcessRuntime()
     env = node.env(pid)
     n = 0
-    for msg_json, data in node.store.replay_rows(pid):
+    for msg_json, data, _journal in node.store.replay_rows(pid):
         msg = json.loads(msg_json)
         msg["Data"] = data_value(data)
         rt.handle(msg, env)

@@ -300,7 +300,7 @@ def test_a_runtime_that_cannot_start_fails_the_message_not_the_node(tmp_path):
             raise MemoryError("no memory for a new Lua state")
         return ProcessRuntime(**kw)
 
-    c = Client.open(tmp_path / "n", runtime_factory=flaky_factory)
+    c = Client.open(tmp_path / "n", runtime_factory=flaky_factory, services=False)
     try:
         pid = c.spawn(ALICE)
         assert "Error" in c.eval(ALICE, pid, "error('x')")

@@ -27,7 +27,8 @@ log = logging.getLogger("aos_py.client")
 
 # methods a connected client may call on the host's node
 METHODS = ("submit", "wait_result", "result", "results", "dryrun", "monitor", "find_processes",
-           "add_data", "list_data", "default_module", "authority", "process_info")
+           "add_data", "list_data", "default_module", "authority", "process_info",
+           "services", "faucet", "herd_status", "herd_workers", "herd_use")
 
 
 class LocalBackend:
@@ -56,6 +57,28 @@ class LocalBackend:
 
     def _authority(self):
         return self.node.address
+
+    def _svc(self):
+        from aos_py.node.services import ServiceError
+
+        if self.node.services is None:
+            raise ServiceError("this node runs without its services (APM registry, wAR, Llama Herder)")
+        return self.node.services
+
+    def _services(self):
+        return self.node.services.ids() if self.node.services is not None else {}
+
+    def _faucet(self, recipient, amount=1):
+        return self._svc().faucet(recipient, amount)
+
+    def _herd_status(self):
+        return self._svc().herd_status()
+
+    def _herd_workers(self, n):
+        return self._svc().set_workers(n)
+
+    def _herd_use(self, model_id):
+        return self._svc().use_model(model_id)
 
     def _process_info(self, pid):
         p = self.node.proc(pid)

@@ -56,9 +56,12 @@ class Client:
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None, **node_kwargs) -> Client:
-        """Open the embedded node of `data_dir` (default $AOS_PY_HOME or ~/.aos-py), hosting it if nobody does."""
+        """Open the embedded node of `data_dir` (default $AOS_PY_HOME or ~/.aos-py), hosting it if nobody does.
+
+        A hosted node runs its services (APM registry, wAR, Llama Herder and workers) unless services=False."""
         d = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
         d.mkdir(parents=True, exist_ok=True)
+        node_kwargs.setdefault("services", True)
         return cls(d, node_kwargs)
 
     # -- connection management -------------------------------------------------
@@ -251,3 +254,25 @@ class Client:
 
     def default_module(self) -> str:
         return self._call("default_module")
+
+    # -- the node's own services ---------------------------------------------------------------
+
+    def services(self) -> dict:
+        """Ids of the node's APM registry, wAR token, Llama Herder, its workers and model ({} without them)."""
+        return self._call("services")
+
+    def faucet(self, process: str, amount: str | int | float = 1) -> dict:
+        """Credit `process` with `amount` wAR from the local token (it gets a Credit-Notice)."""
+        return self._call("faucet", process, str(amount))
+
+    def herd_status(self) -> dict:
+        """The Llama Herder's model, fees, workers (idle / busy, jobs done) and queue."""
+        return self._call("herd_status")
+
+    def herd_workers(self, n: int) -> list[str]:
+        """Make the herd `n` workers strong; returns their ids."""
+        return self._call("herd_workers", n)
+
+    def herd_use(self, model_id: str) -> dict:
+        """Make the herd serve the model `model_id` of the data store."""
+        return self._call("herd_use", model_id)

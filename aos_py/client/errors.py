@@ -39,6 +39,10 @@ def translate(exc: BaseException) -> ClientError:
         return ResultTimeout(str(exc))
     if isinstance(exc, StoreError):
         return ClientError(str(exc))
+    from aos_py.node.errors import NodeError
+
+    if isinstance(exc, NodeError):
+        return ClientError(str(exc))
     return ClientError(f"{type(exc).__name__}: {exc}")
 
 

@@ -9,6 +9,7 @@ replay. Dry-runs live in dryrun.py.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -58,6 +59,11 @@ def data_value(data: bytes | None) -> str | bytes:
         return bytes(data)
 
 
+def journal_list(journal: str | None) -> list | None:
+    """A logged journal (JSON text; see aos_py/runtime/journal.py) as the runtime takes it."""
+    return json.loads(journal) if journal else None
+
+
 def shape_result(res: dict) -> dict:
     """{Output, Messages, Spawns, Assignments, GasUsed[, Error]} with the lists always present."""
     out = {"Output": res.get("Output") if res.get("Output") is not None else ""}
@@ -74,7 +80,7 @@ class ComputeUnit:
     """Runtimes of live processes (LRU-bounded); rebuilt from the log on demand."""
 
     def __init__(self, runtime_factory: Callable[[], ProcessRuntime],
-                 replay_source: Callable[[str], Iterable[tuple[str, bytes | None]]],
+                 replay_source: Callable[[str], Iterable[tuple[str, bytes | None, str | None]]],
                  env_of: Callable[[str], dict], max_live: int = 2000) -> None:
         self.factory = runtime_factory
         self.replay_source = replay_source
@@ -82,50 +88,80 @@ class ComputeUnit:
         self.max_live = max_live
         self.live: OrderedDict[str, ProcessRuntime] = OrderedDict()
         self.replayed = 0
+        # the scheduling thread and the off-thread pool (parallel.py) compute different processes at once:
+        # the lock guards `live`; `in_use` keeps a runtime that is computing from being evicted
+        self._lock = threading.Lock()
+        self._in_use: set[str] = set()
 
-    def _replay(self, pid: str, extra: Iterable[tuple[str, bytes | None]] = ()) -> ProcessRuntime:
+    def is_live(self, pid: str) -> bool:
+        return pid in self.live
+
+    def uses_llama(self, pid: str) -> bool:
+        """Whether the process has loaded the llama host (its messages may run for a long time)."""
+        rt = self.live.get(pid)
+        return rt is not None and getattr(rt, "_llama_host", None) is not None
+
+    def _replay(self, pid: str, extra: Iterable[tuple[str, bytes | None, str | None]] = ()) -> ProcessRuntime:
         rt = self.factory()
         env = self.env_of(pid)
         for source in (self.replay_source(pid), extra):
-            for msg_json, data in source:
+            for msg_json, data, journal in source:
                 msg = _loads(msg_json)
                 msg["Data"] = data_value(data)
                 try:
-                    rt.handle(msg, env)
+                    rt.handle(msg, env, journal_list(journal))
                 except HandleError:
                     pass   # it succeeded when first computed; a replay keeps going like the original did
                 self.replayed += 1
         return rt
 
-    def runtime(self, pid: str, extra: Iterable[tuple[str, bytes | None]] = ()) -> ProcessRuntime:
-        rt = self.live.get(pid)
-        if rt is not None:
-            self.live.move_to_end(pid)
-            return rt
+    def runtime(self, pid: str, extra: Iterable[tuple[str, bytes | None, str | None]] = ()) -> ProcessRuntime:
+        with self._lock:
+            rt = self.live.get(pid)
+            if rt is not None:
+                self.live.move_to_end(pid)
+                return rt
         rt = self._replay(pid, extra)
-        self.live[pid] = rt
-        while len(self.live) > self.max_live:
-            _old, victim = self.live.popitem(last=False)
+        victims = []
+        with self._lock:
+            self.live[pid] = rt
+            if len(self.live) > self.max_live:
+                for old in list(self.live):
+                    if len(self.live) <= self.max_live:
+                        break
+                    if old != pid and old not in self._in_use:
+                        victims.append(self.live.pop(old))
+        for victim in victims:
             victim.close()
         return rt
 
-    def compute(self, pid: str, msg: dict, extra: Iterable[tuple[str, bytes | None]] = ()) -> tuple[dict, bool]:
-        """Run one message; returns (result, ok). A failed message leaves no trace in the process."""
+    def compute(self, pid: str, msg: dict,
+                extra: Iterable[tuple[str, bytes | None, str | None]] = ()) -> tuple[dict, bool, str | None]:
+        """Run one message; returns (result, ok, journal json or None). A failed message leaves no trace."""
+        with self._lock:
+            self._in_use.add(pid)
+        journal = None
         try:
             rt = self.runtime(pid, extra)
             res = rt.handle(msg, self.env_of(pid))
+            if rt.last_journal:
+                journal = json.dumps(rt.last_journal, separators=(",", ":"))
         except HandleError as exc:
             res = {"Error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - a broken runtime must fail this message, not wedge the node
             res = {"Error": f"the process could not be run: {type(exc).__name__}: {exc}"}
+        finally:
+            with self._lock:
+                self._in_use.discard(pid)
         result = shape_result(res)
         ok = "Error" not in result
         if not ok:
             self.discard(pid)
-        return result, ok
+        return result, ok, journal if ok else None
 
     def discard(self, pid: str) -> None:
-        rt = self.live.pop(pid, None)
+        with self._lock:
+            rt = self.live.pop(pid, None)
         if rt is not None:
             rt.close()
 

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from aos_py.node.cu import _loads, data_value, shape_result
+from aos_py.node.cu import _loads, data_value, journal_list, shape_result
 from aos_py.runtime import HandleError, ProcessRuntime
 
 log = logging.getLogger("aos_py.node.dryrun")
@@ -21,7 +21,7 @@ log = logging.getLogger("aos_py.node.dryrun")
 
 class DryRunner:
     def __init__(self, factory: Callable[[], ProcessRuntime],
-                 rows_after: Callable[[str, int], Iterable[tuple[int, str, bytes | None]]],
+                 rows_after: Callable[[str, int], Iterable[tuple[int, str, bytes | None, str | None]]],
                  env_of: Callable[[str], dict], max_spares: int = 8) -> None:
         self.factory = factory
         self.rows_after = rows_after
@@ -38,11 +38,11 @@ class DryRunner:
 
     def _catch_up(self, pid: str, rt: ProcessRuntime, last: int) -> int:
         env = self.env_of(pid)
-        for nonce, msg_json, data in self.rows_after(pid, last):
+        for nonce, msg_json, data, journal in self.rows_after(pid, last):
             msg = _loads(msg_json)
             msg["Data"] = data_value(data)
             try:
-                rt.handle(msg, env)
+                rt.handle(msg, env, journal_list(journal))
             except HandleError:
                 pass
             last = nonce

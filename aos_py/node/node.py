@@ -28,6 +28,7 @@ from aos_py.node.cu import ComputeUnit, data_value, item_message
 from aos_py.node.dryrun import DryRunner
 from aos_py.node.errors import NodeError, NotFound, Rejected
 from aos_py.node.gateway import Gateway
+from aos_py.node.parallel import Offload
 from aos_py.node.reads import NodeReads
 from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError
 from aos_py.node.su import Scheduler, Slot
@@ -63,13 +64,15 @@ ROUND_MAX_LATENCY = 0.25      # and in any case this soon, so subscribers see re
 class _Entry:
     """One scheduled message of one process, in memory until its round commits."""
 
-    __slots__ = ("pid", "nonce", "id", "msg", "msg_json", "data", "root", "new", "result", "status", "frm")
+    __slots__ = ("pid", "nonce", "id", "msg", "msg_json", "data", "root", "new", "result", "status", "frm",
+                 "journal")
 
     def __init__(self, pid: str, nonce: int, mid: str, msg: dict, msg_json: str, data: bytes, root: str,
                  new: bool) -> None:
         self.pid, self.nonce, self.id, self.msg, self.msg_json = pid, nonce, mid, msg, msg_json
         self.data, self.root, self.new = data, root, new
         self.result: dict | None = None
+        self.journal: str | None = None    # the message's host calls (runtime/journal.py), JSON
         self.status = PENDING
         self.frm = msg.get("From")
 
@@ -92,7 +95,7 @@ class _Round:
         self.items: list[tuple] = []
         self.tags: list[tuple] = []
         self.procs: list[tuple] = []
-        self.ok_extra: dict[str, list[tuple[str, bytes]]] = {}
+        self.ok_extra: dict[str, list[tuple[str, bytes, str | None]]] = {}
         self.posts: list[_Post] = []
         self.ids: set[tuple[str, str]] = set()
 
@@ -124,8 +127,11 @@ class Node(NodeReads):
     """One local AO node over a data directory."""
 
     def __init__(self, data_dir: str | Path | None = None, *, synchronous: str = "FULL", check: bool = True,
-                 runtime_factory: Callable[..., ProcessRuntime] | None = None, start: bool = True) -> None:
+                 runtime_factory: Callable[..., ProcessRuntime] | None = None, start: bool = True,
+                 services: bool = False) -> None:
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        self.services_wanted = services
+        self.services = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "node.db", check=check, synchronous=synchronous)
         self.key = load_node_key(self.data_dir / "node-key.json")
@@ -147,6 +153,7 @@ class Node(NodeReads):
         self.stats = {"rounds": 0, "computed": 0, "dropped": 0}
         self._load()
         self.cron = CronTable(self)
+        self.offload = Offload(self._wake)
         self._thread = threading.Thread(target=self._run, name="aos-node", daemon=True)
         if start:
             self.start()
@@ -165,6 +172,15 @@ class Node(NodeReads):
             self._thread.start()
             self._dispatcher.start()
             self.cron.start()
+        if self.services_wanted and self.services is None:
+            from aos_py.node.services import Services
+
+            services = Services(self)
+            self.services = services     # set first: the env tags of what ensure() spawns name the others
+            try:
+                services.ensure()
+            except Exception as exc:  # noqa: BLE001 - the node still works; the shell says what is missing
+                log.warning("node services incomplete: %s", exc)
 
     def close(self) -> None:
         with self._cv:
@@ -176,9 +192,14 @@ class Node(NodeReads):
         if self._dispatcher.is_alive():
             self._events.put(None)
             self._dispatcher.join(timeout=10)
+        self.offload.close()
         self.dryrunner.close()
         self.cu.close()
         self.store.close()
+
+    def llama_engine(self) -> str:
+        """The engine behind `require("llama")` in this node's processes (wasm, or native = llama.cpp)."""
+        return os.environ.get("AOS_PY_LLAMA_ENGINE", "").strip() or "wasm"
 
     def _make_runtime(self) -> ProcessRuntime:
         return self._factory(data_resolver=self.gateway.resolve)
@@ -193,10 +214,22 @@ class Node(NodeReads):
                 self._procs[pid] = p
         return p
 
+    def _add_service_tags(self, env: dict) -> None:
+        """Name the node's services (APM-Registry, Wrapped-AR, Llama-Herder) in a process's env, as
+        Authority is: processes find the local registry, token and herder without configuration."""
+        if self.services is None:
+            return
+        tags = env["Process"]["Tags"]
+        have = {t["name"] for t in tags}
+        tags.extend(t for t in self.services.env_tags() if t["name"] not in have)
+
     def env(self, pid: str) -> dict:
         p = self.proc(pid)
         if p is None:
             raise NotFound(f"no process {pid} on this node")
+        if self.services is not None and p.get("services") != len(self.services.record):
+            p["services"] = len(self.services.record)
+            self._add_service_tags(p["env"])
         return p["env"]
 
     def _register_process(self, rnd: _Round, item: DataItem) -> dict:
@@ -207,13 +240,14 @@ class Node(NodeReads):
         if not any(t["name"] == "Authority" and self.address in t["value"].split(",") for t in tags):
             tags.append({"name": "Authority", "value": self.address})
         env = {"Process": {"Id": pid, "Owner": item.owner_address, "Tags": tags}, "Module": module}
+        stored_env = json.dumps(env)
         cron = item.tag("Cron-Interval")
         if cron is not None:
             parse_interval(cron)
         p = {"id": pid, "owner": item.owner_address, "name": item.tag("Name"), "module": module_id,
              "created": int(time.time() * 1000), "env": env, "cron": cron, "monitored": False}
         self._procs[pid] = p
-        rnd.procs.append((pid, p["owner"], p["name"], module_id, p["created"], json.dumps(env), cron))
+        rnd.procs.append((pid, p["owner"], p["name"], module_id, p["created"], stored_env, cron))
         rnd.tags += [(pid, i, n, v) for i, (n, v) in enumerate(item.tags)]
         return p
 
@@ -262,9 +296,13 @@ class Node(NodeReads):
     def _run(self) -> None:
         while True:
             with self._cv:
-                while not self._posts and not self._queue and not self._closing:
+                while not self._posts and not self._runnable() and not self.offload.has_done() \
+                        and not self._closing:
                     self._cv.wait()
                 if self._closing and not self._posts:
+                    self.offload.wait_idle()
+                    if self.offload.has_done():   # fold what was in flight into a last round
+                        self._round([])
                     return
                 posts, self._posts = self._posts, []
             gc_was_on = gc.isenabled()
@@ -283,8 +321,22 @@ class Node(NodeReads):
                 if gc_was_on:
                     gc.enable()
 
+    def _runnable(self) -> bool:
+        """Whether the queue holds a message whose process is not busy computing off-thread."""
+        if not self._queue:
+            return False
+        if not self.offload.busy:
+            return True
+        return any(e.pid not in self.offload.busy for e in self._queue)
+
+    def _wake(self) -> None:
+        with self._cv:
+            self._cv.notify_all()
+
     def _recover(self) -> None:
         """After a failed commit, forget everything not in the store and reload from it."""
+        self.offload.wait_idle()
+        self.offload.take_done()      # their messages are pending in the store and will be computed again
         self.cu.close()
         self._procs.clear()
         self._load()
@@ -297,18 +349,43 @@ class Node(NodeReads):
             except (NodeError, LookupError, ValueError) as exc:
                 post.error = exc if isinstance(exc, NodeError) else Rejected(str(exc))
             rnd.posts.append(post)
+        for entry, (result, ok, journal), seconds in self.offload.take_done():
+            self._finish(rnd, entry, result, ok, journal)
+            self.offload.note(entry.pid, seconds, self.cu.uses_llama(entry.pid))
         start = time.perf_counter()
         n = 0
+        waiting: list[_Entry] = []    # messages of processes busy off-thread: they keep their order
+        busy = self.offload.busy
         while self._queue and n < ROUND_MAX_MESSAGES:
             entry = self._queue.popleft()
+            pid = entry.pid
+            if busy and pid in busy:
+                waiting.append(entry)
+                continue
+            live = self.cu.is_live(pid)
+            if (pid in self.offload.slow or not live) and (live or pid not in rnd.ok_extra):
+                # (a runtime rebuilt from the store must not race this round's commit of its rows: those
+                # rebuild inline, with the round's uncommitted rows as `extra`)
+                self._start_offloaded(rnd, entry)
+                continue
+            t0 = time.perf_counter()
             self._compute(rnd, entry)
+            self.offload.note(pid, time.perf_counter() - t0, self.cu.uses_llama(pid))
             n += 1
             if n % 64 == 0:
                 elapsed = time.perf_counter() - start
                 if elapsed > ROUND_MAX_LATENCY or (elapsed > ROUND_MAX_SECONDS and (self._posts or rnd.posts)):
                     break
+        if waiting:
+            self._queue.extendleft(reversed(waiting))
         self._commit(rnd)
         self._announce(rnd)
+
+    def _start_offloaded(self, rnd: _Round, entry: _Entry) -> None:
+        msg = entry.msg
+        msg["Data"] = data_value(entry.data)
+        extra = list(rnd.ok_extra.get(entry.pid, ()))
+        self.offload.start(entry.pid, entry, lambda: self.cu.compute(entry.pid, msg, extra))
 
     def _schedule_post(self, rnd: _Round, post: _Post) -> None:
         item = post.item
@@ -344,12 +421,18 @@ class Node(NodeReads):
         pid = entry.pid
         msg = entry.msg          # already serialised for the log; the runtime only reads it
         msg["Data"] = data_value(entry.data)
-        result, ok = self.cu.compute(pid, msg, rnd.ok_extra.get(pid, ()))
+        result, ok, journal = self.cu.compute(pid, msg, rnd.ok_extra.get(pid, ()))
+        self._finish(rnd, entry, result, ok, journal)
+
+    def _finish(self, rnd: _Round, entry: _Entry, result: dict, ok: bool, journal: str | None) -> None:
+        """Record a computed message in the round and push its outbox."""
+        pid = entry.pid
         entry.result = result
+        entry.journal = journal
         entry.status = OK if ok else FAILED
         rnd.computed.append(entry)
         if ok:
-            rnd.ok_extra.setdefault(pid, []).append((entry.msg_json, entry.data))
+            rnd.ok_extra.setdefault(pid, []).append((entry.msg_json, entry.data, journal))
             if result["Messages"] or result["Spawns"] or result["Assignments"]:
                 self._push(rnd, entry, result)
 
@@ -431,8 +514,8 @@ class Node(NodeReads):
             new_ids.add(id(e))
             res = _dumps(e.result) if e.result is not None else None
             inserts.append((e.pid, e.nonce, e.id, e.msg["Timestamp"], e.msg["Block-Height"], e.msg["Hash-Chain"],
-                            e.msg_json, e.data, e.status, res))
-        updates = [(e.status, _dumps(e.result), e.pid, e.nonce)
+                            e.msg_json, e.data, e.status, res, e.journal))
+        updates = [(e.status, _dumps(e.result), e.journal, e.pid, e.nonce)
                    for e in rnd.computed if id(e) not in new_ids]
         ops: list[tuple[str, list | tuple]] = [
             ("INSERT OR IGNORE INTO items (id, owner, target, kind, raw, size, created) VALUES (?,?,?,?,?,?,?)",
@@ -440,9 +523,9 @@ class Node(NodeReads):
             ("INSERT INTO item_tags VALUES (?,?,?,?)", rnd.tags),
             ("INSERT INTO processes (id, owner, name, module, created, env, cron) VALUES (?,?,?,?,?,?,?)",
              rnd.procs),
-            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result) "
-             "VALUES (?,?,?,?,?,?,?,?,?,?)", inserts),
-            ("UPDATE log SET status=?, result=? WHERE pid=? AND nonce=?", updates),
+            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result, journal) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?,?)", inserts),
+            ("UPDATE log SET status=?, result=?, journal=? WHERE pid=? AND nonce=?", updates),
         ]
         if inserts or updates or rnd.items or rnd.procs:
             self.store.transaction(ops)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: log.journal (host calls of a message, see runtime/journal.py)
 CHECKPOINT_EVERY_S = 0.5       # a checkpoint this often while commits come in
 CHECKPOINT_THREAD_AFTER = 32   # commits before checkpoints move to their own thread (a busy node)
 
@@ -47,7 +47,7 @@ CREATE INDEX IF NOT EXISTS processes_owner ON processes (owner, name);
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY, pid TEXT NOT NULL, nonce INTEGER NOT NULL, id TEXT NOT NULL,
     ts INTEGER NOT NULL, height INTEGER NOT NULL, chain TEXT NOT NULL,
-    msg TEXT NOT NULL, data BLOB, status INTEGER NOT NULL DEFAULT 0, result TEXT,
+    msg TEXT NOT NULL, data BLOB, status INTEGER NOT NULL DEFAULT 0, result TEXT, journal TEXT,
     UNIQUE (pid, nonce));
 CREATE INDEX IF NOT EXISTS log_id ON log (id);
 CREATE INDEX IF NOT EXISTS log_pending ON log (status) WHERE status = 0;
@@ -138,6 +138,12 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:    # version 1 had no journal column: add it (old messages replay for real)
+            with self.db:
+                cols = {r[1] for r in self.db.execute("PRAGMA table_info(log)")}
+                if "journal" not in cols:
+                    self.db.execute("ALTER TABLE log ADD COLUMN journal TEXT")
+                self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreError(f"node database {self.path} has schema version {row[0]}; this aos-py reads "
                              f"version {SCHEMA_VERSION}")
@@ -206,19 +212,20 @@ class Store:
         """Scheduled but not yet computed messages, in scheduling order."""
         return self.query("SELECT seq, pid, nonce, msg, data FROM log WHERE status=0 ORDER BY seq")
 
-    def replay_rows(self, pid: str, batch: int = 5000) -> Iterator[tuple[str, bytes | None]]:
-        """(msg json, data) of every message of `pid` that computed without Error, in slot order."""
-        for _n, msg, data in self.replay_rows_after(pid, -1, batch):
-            yield msg, data
+    def replay_rows(self, pid: str, batch: int = 5000) -> Iterator[tuple[str, bytes | None, str | None]]:
+        """(msg json, data, journal json) of every message of `pid` that computed without Error, in slot order."""
+        for _n, msg, data, journal in self.replay_rows_after(pid, -1, batch):
+            yield msg, data, journal
 
-    def replay_rows_after(self, pid: str, after: int, batch: int = 5000) -> Iterator[tuple[int, str, bytes | None]]:
-        """(nonce, msg json, data) of the successful messages of `pid` after slot `after`.
+    def replay_rows_after(self, pid: str, after: int,
+                          batch: int = 5000) -> Iterator[tuple[int, str, bytes | None, str | None]]:
+        """(nonce, msg json, data, journal json) of the successful messages of `pid` after slot `after`.
 
         Read in keyset-paged batches so a long replay does not hold the lock.
         """
         last = after
         while True:
-            rows = self.query("SELECT nonce, msg, data FROM log WHERE pid=? AND status=1 AND nonce>? "
+            rows = self.query("SELECT nonce, msg, data, journal FROM log WHERE pid=? AND status=1 AND nonce>? "
                               "ORDER BY nonce LIMIT ?", (pid, last, batch))
             yield from rows
             if len(rows) < batch:

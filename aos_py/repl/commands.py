@@ -105,6 +105,16 @@ def run_pad(session: Session) -> None:
     session.evaluate(text, echo=False)
 
 
+def faucet(session: Session, amount: str) -> None:
+    """`.faucet [amount]`: the local wAR token credits this process; its Credit-Notice follows as a live message."""
+    try:
+        session.client.faucet(session.process_id, amount)
+    except Exception as exc:
+        session.write(render.colour(f"Faucet failed: {exc}", render.RED))
+        return
+    session.write(render.colour(f"💧 {amount} wAR sent to {session.process_id}", render.GREEN))
+
+
 def dispatch(session: Session, line: str, editor: EditorState) -> bool:
     """Run a dot-command line. Returns False when `line` is not a known dot-command (it then goes to Lua)."""
     word, _, rest = line.strip().partition(" ")
@@ -149,6 +159,8 @@ def dispatch(session: Session, line: str, editor: EditorState) -> bool:
         session.pause()
     elif word == ".pad":
         run_pad(session)
+    elif word == ".faucet":
+        faucet(session, rest.strip() or "1")
     elif word == ".update":
         version = library_version() or "unknown"
         session.write(f"This node computes every process with the installed aos library (aos-{version}); "

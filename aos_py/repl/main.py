@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="aos",
         description="aos: a Lua shell inside an AO process, on a local AO node.",
-        epilog="Also: `aos model add FILE.gguf` imports a model into the node's data store; `aos model list` lists them.",
+        epilog="Also: `aos model add FILE.gguf | list` (models in the data store), `aos faucet [AMOUNT]` (wAR for "
+               "your process), `aos herd status | use MODEL-ID | --workers N` (the Llama Herder), "
+               "`aos apm publish DIR | list` (the local package registry).",
     )
     p.add_argument("name", nargs="?", default=None, help="process name (default: default) or a 43-char process id")
     p.add_argument("--wallet", metavar="FILE", help="JWK wallet file (default: $AOS_WALLET or ~/.aos.json; made if missing)")
@@ -110,57 +112,6 @@ def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
                             tags=[*opts["tags"], ("aos-Version", __version__)], data=opts["data"], cron=opts["cron"])
 
 
-def model_command(argv: list[str]) -> int:
-    """`aos model add FILE.gguf` (checked, then stored with descriptive tags) / `aos model list`."""
-    p = argparse.ArgumentParser(prog="aos model", description="manage GGUF models in the node's data store")
-    p.add_argument("cmd", choices=["add", "list"],
-                   help="add FILE.gguf: import a model and print its data id (Lua loads it as /data/<id>); list: show models")
-    p.add_argument("file", nargs="?", help="the .gguf file (for add)")
-    p.add_argument("--data-dir", metavar="DIR", help="node data directory (default: $AOS_PY_HOME or ~/.aos-py)")
-    args = p.parse_intermixed_args(argv)
-    if args.cmd == "add" and not args.file:
-        p.error("add needs a FILE.gguf")
-    from aos_py.inference.models import (
-        ModelImportError,
-        describe_file,
-        format_models,
-        import_model,
-        list_models,
-    )
-
-    if args.cmd == "add":
-        path = Path(args.file).expanduser()
-        if not path.is_file():
-            print(render.colour(f"ERROR: model file not found: {path}", render.RED), file=sys.stderr)
-            return 1
-        try:
-            describe_file(path)  # refuse a broken file before touching the store
-        except ModelImportError as exc:
-            print(render.colour(f"ERROR: {exc}", render.RED), file=sys.stderr)
-            return 1
-    from aos_py.client import Client
-
-    client = Client.open(data_dir_of(args.data_dir))
-    try:
-        if args.cmd == "add":
-            from aos_py.repl.spinner import Spinner
-
-            def store(file: Path, tags: list[tuple[str, str]]) -> str:
-                tags = [t for t in tags if t[0] != "Content-Type"]
-                tags += [("Content-Type", "application/gguf"), ("Name", file.name)]
-                return client.add_data(file, tags=tags)
-
-            with Spinner(f"[Importing {path.name}...]"):
-                info = import_model(path, store)
-            print(info.id)
-            print(render.colour(info.line(), render.GRAY), file=sys.stderr)
-            return 0
-        print(format_models(list_models(lambda name, value: client.list_data(name, value))))
-        return 0
-    finally:
-        client.close()
-
-
 def read_piped_stdin() -> str | None:
     if sys.stdin is None or sys.stdin.isatty():
         return None
@@ -195,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:    # run as the `aos` program: no colour escapes into files, pipes and CI logs
         render.plain_streams_unless_terminal()
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "model":
-        return model_command(argv[1:])
+    from aos_py.repl.subcommands import find_subcommand, run_subcommand
+
+    sub, rest = find_subcommand(argv)
+    if sub is not None:
+        return run_subcommand(sub, rest)
     args = build_parser().parse_args(_protect_dash_ids(argv))
     if args.version:
         print(f"AOS Client Version: {__version__}")

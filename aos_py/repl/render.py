@@ -209,6 +209,7 @@ HELP_LINES = [
     ".monitor / .unmonitor    start / stop cron ticks for this process",
     ".live / .pause           resume / pause live messages",
     ".pad                     edit Lua in $EDITOR and evaluate it on save",
+    ".faucet [amount]         get wAR from the local token (default 1 wAR) to pay the Llama Herder",
     ".update                  check the process library version",
     ".exit                    leave (Ctrl-D works too; Ctrl-C clears the line)",
     "",

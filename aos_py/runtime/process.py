@@ -18,6 +18,7 @@ from typing import Any
 
 import lupa.lua53 as lua53
 
+from aos_py.runtime.journal import HostJournal
 from aos_py.runtime.luasrc import LuaSourceError, flat_args, to_lua
 from aos_py.runtime.sources import read_chunk, read_source
 
@@ -94,6 +95,9 @@ class ProcessRuntime:
         self.llama_engine = llama_engine or os.environ.get("AOS_PY_LLAMA_ENGINE", "").strip() or "wasm"
         self._lock = threading.RLock()
         self._llama_host: Any = None
+        self._journal: HostJournal | None = None
+        self._pending_journal: list | None = None     # the journal of the message being replayed
+        self.last_journal: list | None = None         # host calls of the message just handled
         self._closed = False
         self._lua = lua53.LuaRuntime(
             register_eval=False,
@@ -150,7 +154,16 @@ class ProcessRuntime:
             from aos_py.inference.host import make_llama_host
 
             self._llama_host = make_llama_host(self.data_resolver, self.llama_engine)
+            self._journal = HostJournal(self._llama_host)
+            self._journal.begin(self._pending_journal)
         host = self._llama_host
+        journal = self._journal
+
+        def run(name: str, py_args: list) -> tuple[bool, object]:
+            try:
+                return True, getattr(host, name)(*py_args)
+            except Exception as exc:  # noqa: BLE001 - surfaces in Lua as an error string
+                return False, str(exc) or type(exc).__name__
 
         def call(method: bytes, *args: object) -> tuple[bool, object]:
             name = _text(method)
@@ -158,10 +171,13 @@ class ProcessRuntime:
                 return False, f"llama: unknown method {name}".encode()
             try:
                 py_args = [self._from_lua_arg(a) for a in args]
-                return True, _to_lua_value(getattr(host, name)(*py_args))
-            except Exception as exc:  # noqa: BLE001 - surfaces in Lua as an error string
-                msg = str(exc) or type(exc).__name__
-                return False, msg.encode("utf-8", "surrogateescape")
+                if name == "set_callbacks":
+                    py_args = [journal.wrap_callback(i, f) for i, f in enumerate(py_args[:2])]
+                    journal.callbacks = (py_args + [None, None])[:2]
+                ok, value = journal.call(name, py_args, lambda: run(name, py_args))
+            except Exception as exc:  # noqa: BLE001 - e.g. the engine could not be rebuilt
+                ok, value = False, str(exc) or type(exc).__name__
+            return ok, _to_lua_value(value)
 
         return call
 
@@ -179,12 +195,24 @@ class ProcessRuntime:
 
     # -- public API ----------------------------------------------------------
 
-    def handle(self, msg: dict, env: dict) -> dict:
+    def handle(self, msg: dict, env: dict, journal: list | None = None) -> dict:
         """Run one message; returns {Output, Messages, Spawns, Assignments, Error, GasUsed}.
 
         A runaway message (compute budget or memory limit) gives an Error
         result. Raises HandleError when process.handle itself fails.
+        `journal`: the host calls this message made when it was first computed (a replay answers them
+        from it); afterwards `last_journal` holds the host calls of this message (None if it made none).
         """
+        self._pending_journal = journal
+        if self._journal is not None:
+            self._journal.begin(journal)
+        try:
+            return self._handle(msg, env)
+        finally:
+            self.last_journal = self._journal.end() if self._journal is not None else None
+            self._pending_journal = None
+
+    def _handle(self, msg: dict, env: dict) -> dict:
         if self._closed:
             raise HandleError("this process runtime is closed")
         if not isinstance(msg, dict) or not isinstance(env, dict):

@@ -5,7 +5,9 @@
   installs it when the APM.UpdateResponse arrives (this handler goes first, ahead of the built-in client's).
   Only the registry may answer: any other sender is refused and nothing runs. APM is an alias of apm, so APM.install(...) works as in older guides.
 ]]
-local registry = (type(apm) == "table" and apm.ID) or APM_REGISTRY or "RLvG3tclmALLBCrwc17NqzNFqZCrUf3-RKZ5v8VRHiU"
+-- the built-in client's registry() follows the process's APM-Registry env tag (the local node's registry)
+local registry = (type(apm) == "table" and (type(apm.registry) == "function" and apm.registry() or apm.ID))
+  or APM_REGISTRY or "RLvG3tclmALLBCrwc17NqzNFqZCrUf3-RKZ5v8VRHiU"
 
 local function hexDecode(hex)
   return (hex:gsub("%x%x", function(pair) return string.char(tonumber(pair, 16)) end))
