@@ -257,14 +257,29 @@ if make_llama then
   package.preload["_llama"] = function()
     local call = make_llama()
     local M = {}
+    -- the host's log / progress callbacks: kept here and called with the events each host call reports
+    -- (the host never calls into Lua while it works)
+    local callbacks = {}
+    local function play(r)
+      for i = 3, r.n, 3 do
+        local fn = callbacks[r[i]]
+        if fn then fn(r[i + 1], r[i + 2]) end
+      end
+    end
     for _, method in ipairs({
       "load", "set_prompt", "next", "run", "add", "stop", "info", "save_state",
       "load_state", "clear_state", "set_log_level", "set_callbacks",
     }) do
       M[method] = function(...)
-        local ok, res = call(method, ...)
-        if not ok then error(res, 2) end
-        return res
+        if method == "set_callbacks" then
+          local on_log, on_progress = ...
+          callbacks = { type(on_log) == "function" and on_log or nil,
+                        type(on_progress) == "function" and on_progress or nil }
+        end
+        local r = table.pack(call(method, ...))
+        if r.n > 2 then play(r) end
+        if not r[1] then error(r[2], 2) end
+        return r[2]
       end
     end
     return M

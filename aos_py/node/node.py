@@ -363,9 +363,12 @@ class Node(NodeReads):
                 waiting.append(entry)
                 continue
             live = self.cu.is_live(pid)
-            if (pid in self.offload.slow or not live) and (live or pid not in rnd.ok_extra):
-                # (a runtime rebuilt from the store must not race this round's commit of its rows: those
-                # rebuild inline, with the round's uncommitted rows as `extra`)
+            # off the round: processes known to be slow, runtimes to rebuild, and Evals (code typed by a user
+            # may run an LLM or a long loop; nobody can tell before it runs)
+            if (pid in self.offload.slow or not live or _action(entry.msg) == "Eval") \
+                    and (live or pid not in rnd.ok_extra):
+                # (but a runtime rebuilt from the store must not race this round's commit of its rows:
+                # those rebuild inline, with the round's uncommitted rows as `extra`)
                 self._start_offloaded(rnd, entry)
                 continue
             t0 = time.perf_counter()

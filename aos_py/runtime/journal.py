@@ -4,7 +4,8 @@ While a message is computed live, every call into the `_llama` host (and every l
 the host made during it) is recorded as [method, ok, value, callbacks]. The node keeps that list with
 the message in its log. When the process is rebuilt by replaying its log, each call is answered from
 the journal instead of the engine, and the recorded callbacks are played back into Lua, so the
-process's Lua state comes out exactly as it was. The engine itself is rebuilt lazily: the journal
+process's Lua state comes out exactly as it was (callback events are handed to Lua with each call's
+result, live or replayed, and played there). The engine itself is rebuilt lazily: the journal
 keeps, per process, only the calls that shaped the engine state still in use (the last load, the saved
 state, the calls since the last setPrompt), and runs them for real only when a live call needs the
 engine. A process that never calls the engine again after a restart never loads its model again.
@@ -31,7 +32,6 @@ class HostJournal:
         self.host = host
         self.replaying: deque[Entry] | None = None
         self.recorded: list[Entry] = []
-        self.callbacks: tuple[Callable | None, Callable | None] = (None, None)
         self._calls: list[list] | None = None     # callbacks made during the current live call
         self._muted = False
         # the calls a fresh host needs to reach the current engine state (empty when the host is in sync)
@@ -54,39 +54,32 @@ class HostJournal:
 
     # -- callbacks ---------------------------------------------------------------------------------------
 
-    def wrap_callback(self, index: int, fn: Callable | None) -> Callable | None:
-        """A host callback that is recorded while a live call runs and silent while the engine is rebuilt."""
-        if fn is None:
-            return None
+    def event(self, index: int, args: tuple) -> None:
+        """A host callback (0 = log(level, text), 1 = progress(fraction)) made during the current live call.
 
-        def callback(*args: object) -> object:
-            if self._muted:
-                return None
-            if self._calls is not None:
-                self._calls.append([index, *args])
-            return fn(*args)
-
-        return callback
+        It is recorded and handed back to Lua with the call's result (the bridge calls Llama.onLog /
+        Llama.onProgress there): Python never calls into Lua from inside a host call."""
+        if self._calls is not None and not self._muted:
+            self._calls.append([index, *args])
 
     # -- calls -------------------------------------------------------------------------------------------
 
-    def call(self, name: str, args: list, run: Callable[[], tuple[bool, object]]) -> tuple[bool, object]:
-        """Answer host call `name(*args)`: from the journal when replaying, else by running it."""
+    def call(self, name: str, args: list,
+             run: Callable[[], tuple[bool, object]]) -> tuple[bool, object, list[list]]:
+        """Answer host call `name(*args)`: from the journal when replaying, else by running it.
+        Returns (ok, value, callback events to play in Lua)."""
         if name in ALWAYS_LIVE:
-            return run()
+            ok, value = run()
+            return ok, value, []
         if self.replaying:
             entry = self.replaying[0]
             if entry[0] == name:
                 self.replaying.popleft()
                 ok, value = bool(entry[1]), entry[2]
-                for cb in entry[3] if len(entry) > 3 else ():
-                    fn = self.callbacks[cb[0]] if 0 <= cb[0] < len(self.callbacks) else None
-                    if fn is not None:
-                        fn(*cb[1:])
                 if ok:
                     self._track(name, args)
                 self.recorded.append(entry)
-                return ok, value
+                return ok, value, list(entry[3]) if len(entry) > 3 and entry[3] else []
             self.replaying = None      # the log and the code disagree: compute for real from here on
         ctx: list[tuple] = []
         if self._stale:
@@ -101,7 +94,7 @@ class HostJournal:
         if ok and name == "load":   # a new engine: nothing remembered applies to it any more
             self._load, self._saved, self._ctx, self._stale = [], [], [], False
         self.recorded.append([name, ok, value, calls])
-        return ok, value
+        return ok, value, calls
 
     def _catch_up(self, name: str) -> list[tuple]:
         """Bring the host up to date before live call `name`, skipping work that call would discard.

@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 DEFAULT_MEMORY_LIMIT = 1 << 30
 DEFAULT_COMPUTE_BUDGET = 200_000_000
 HOOK_STEP = 1000
+MAX_CALLBACK_EVENTS = 2000   # host log/progress events handed to Lua per llama call (the newest kept)
 
 DataResolver = Callable[[str], "Path | str | None"]
 
@@ -165,32 +166,33 @@ class ProcessRuntime:
             except Exception as exc:  # noqa: BLE001 - surfaces in Lua as an error string
                 return False, str(exc) or type(exc).__name__
 
-        def call(method: bytes, *args: object) -> tuple[bool, object]:
+        def call(method: bytes, *args: object) -> tuple:
+            """(ok, value, then kind, a, b per host callback made during the call: the bridge plays them
+            to Llama.onLog (kind 1) / Llama.onProgress (kind 2) in Lua)."""
             name = _text(method)
             if name not in LLAMA_METHODS:
                 return False, f"llama: unknown method {name}".encode()
+            events: list = []
             try:
-                py_args = [self._from_lua_arg(a) for a in args]
-                if name == "set_callbacks":
-                    py_args = [journal.wrap_callback(i, f) for i, f in enumerate(py_args[:2])]
-                    journal.callbacks = (py_args + [None, None])[:2]
-                ok, value = journal.call(name, py_args, lambda: run(name, py_args))
+                if name == "set_callbacks":   # the Lua functions stay in Lua; the host records events
+                    py_args: list = [lambda *a: journal.event(0, a), lambda *a: journal.event(1, a)]
+                else:
+                    py_args = [self._from_lua_arg(a) for a in args]
+                ok, value, events = journal.call(name, py_args, lambda: run(name, py_args))
             except Exception as exc:  # noqa: BLE001 - e.g. the engine could not be rebuilt
                 ok, value = False, str(exc) or type(exc).__name__
-            return ok, _to_lua_value(value)
+            flat: list = []
+            for ev in events[-MAX_CALLBACK_EVENTS:]:
+                flat += [int(ev[0]) + 1, _to_lua_value(ev[1]) if len(ev) > 1 else None,
+                         _to_lua_value(ev[2]) if len(ev) > 2 else None]
+            return (ok, _to_lua_value(value), *flat)
 
         return call
 
-    def _from_lua_arg(self, value: object) -> object:
+    @staticmethod
+    def _from_lua_arg(value: object) -> object:
         if isinstance(value, bytes):
             return _text(value)
-        if lua53.lua_type(value) == "function":
-            fn = value
-
-            def callback(*args: object) -> object:
-                return fn(*[_to_lua_value(a) for a in args])
-
-            return callback
         return value
 
     # -- public API ----------------------------------------------------------
