@@ -154,6 +154,7 @@ class Node(NodeReads):
         self._load()
         self.cron = CronTable(self)
         self.offload = Offload(self._wake)
+        self._warm: list[str] = []
         self._thread = threading.Thread(target=self._run, name="aos-node", daemon=True)
         if start:
             self.start()
@@ -297,14 +298,15 @@ class Node(NodeReads):
         while True:
             with self._cv:
                 while not self._posts and not self._runnable() and not self.offload.has_done() \
-                        and not self._closing:
+                        and not self._warm and not self._closing:
                     self._cv.wait()
-                if self._closing and not self._posts:
-                    self.offload.wait_idle()
-                    if self.offload.has_done():   # fold what was in flight into a last round
-                        self._round([])
-                    return
+                closing = self._closing and not self._posts
                 posts, self._posts = self._posts, []
+            if closing:      # (not holding _cv: finishing off-thread work wakes the node through it)
+                self.offload.wait_idle()
+                if self.offload.has_done():   # fold what was in flight into a last round
+                    self._round([])
+                return
             gc_was_on = gc.isenabled()
             gc.disable()   # rounds allocate many short-lived acyclic objects; collect between rounds
             try:
@@ -320,6 +322,12 @@ class Node(NodeReads):
             finally:
                 if gc_was_on:
                     gc.enable()
+
+    def warm(self, pids: list[str]) -> None:
+        """Rebuild these processes (and their models) in the background now, before anyone needs them."""
+        with self._cv:
+            self._warm.extend(pids)
+            self._cv.notify_all()
 
     def _runnable(self) -> bool:
         """Whether the queue holds a message whose process is not busy computing off-thread."""
@@ -349,6 +357,11 @@ class Node(NodeReads):
             except (NodeError, LookupError, ValueError) as exc:
                 post.error = exc if isinstance(exc, NodeError) else Rejected(str(exc))
             rnd.posts.append(post)
+        with self._cv:
+            warm, self._warm = self._warm, []
+        for pid in warm:
+            if pid not in self.offload.busy and not self.cu.is_live(pid) and self.proc(pid) is not None:
+                self.offload.warm(pid, lambda pid=pid: self.cu.runtime(pid).warm())
         for entry, (result, ok, journal), seconds in self.offload.take_done():
             self._finish(rnd, entry, result, ok, journal)
             self.offload.note(entry.pid, seconds, self.cu.uses_llama(entry.pid))

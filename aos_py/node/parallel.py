@@ -30,6 +30,7 @@ class Offload:
         self.slow: set[str] = set()
         self.busy: dict[str, object] = {}          # pid -> the entry in flight
         self._done: list[tuple[object, tuple, float]] = []
+        self._warmed: list[str] = []
         self._idle = threading.Condition(self._lock)
 
     def is_busy(self, pid: str) -> bool:
@@ -53,17 +54,36 @@ class Offload:
 
         self._pool.submit(run)
 
+    def warm(self, pid: str, work: Callable[[], object]) -> None:
+        """Prepare a process off-thread (rebuild its runtime, load its model); its messages wait meanwhile."""
+        self.busy[pid] = None
+
+        def run() -> None:
+            try:
+                work()
+            except Exception:  # noqa: BLE001 - warming is an optimisation; the first message rebuilds anyway
+                pass
+            with self._lock:
+                self._warmed.append(pid)
+                self._idle.notify_all()
+            self._wake()
+
+        self._pool.submit(run)
+
     def take_done(self) -> list[tuple[object, tuple, float]]:
         """Finished (entry, (result, ok, journal), seconds); their processes are free for their next message."""
         with self._lock:
             done, self._done = self._done, []
+            warmed, self._warmed = self._warmed, []
         for entry, _outcome, _s in done:
             self.busy.pop(entry.pid, None)      # type: ignore[attr-defined]
+        for pid in warmed:
+            self.busy.pop(pid, None)
         return done
 
     def has_done(self) -> bool:
         with self._lock:
-            return bool(self._done)
+            return bool(self._done or self._warmed)
 
     def note(self, pid: str, seconds: float, uses_llama: bool) -> None:
         """After a compute: a process that was slow (or runs an LLM) computes off-thread next time; one
@@ -77,7 +97,7 @@ class Offload:
         """Block until nothing is in flight (results may still wait in take_done)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while len(self._done) < len(self.busy) and time.monotonic() < deadline:
+            while len(self._done) + len(self._warmed) < len(self.busy) and time.monotonic() < deadline:
                 self._idle.wait(0.1)
 
     def close(self) -> None:

@@ -165,6 +165,9 @@ class Services:
             self._load_code(f"worker:{w}", w, "herd_worker", {"Herder": r["herder"], "Model": r["model"]})
         self._load_code("herder", r["herder"], "herder", self._herder_config())
         self.publish_shipped()
+        # after a restart: rebuild the services (and the workers' model) in the background, so the first
+        # Llama.run is as quick as any other
+        self.node.warm([r["war"], r["herder"], *workers])
 
     def _herder_config(self) -> dict:
         r = self.record

@@ -136,6 +136,16 @@ class HostJournal:
         else:                          # add, next, run, clear_state
             self._ctx.append(call)
 
+    def warm(self) -> None:
+        """Load the model (and the saved state) now rather than at the first live call; the context in
+        use, if any, stays lazy (a new prompt would discard it)."""
+        calls = [*self._load, *self._saved]
+        if not calls:
+            return
+        self._load, self._saved = [], []
+        self._stale = bool(self._ctx)
+        self._replay_calls(calls)
+
     def _rebuild(self) -> None:
         """Run the remembered calls on the real host (callbacks muted: their effects are already in Lua)."""
         calls = [*self._load, *self._saved, *self._ctx]

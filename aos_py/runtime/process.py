@@ -262,6 +262,12 @@ class ProcessRuntime:
         result["GasUsed"] = int(gas)
         return result
 
+    def warm(self) -> None:
+        """After a replay: rebuild the llama engine's model now (not at the first live call that needs it)."""
+        with self._lock:
+            if self._journal is not None and not self._closed:
+                self._journal.warm()
+
     def eval_lua(self, code: str) -> object:
         """Run host-side Lua in this state (tests and tools; not for process code)."""
         with self._lock:
