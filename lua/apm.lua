@@ -1,31 +1,43 @@
--- apm: the built-in client of the AO Package Manager (registry protocol v2, the
--- client aos 2.0.4 ships as version 2.0.6).
+-- apm: the APM client (AO Package Manager, registry protocol v2). Every process
+-- loads it at boot as the built-in client (version 2.0.6, as aos 2.0.4 ships);
+-- the registry's @apm/apm package (packages/@apm/apm) loads it again as 2.1.0,
+-- which is what `.load-blueprint apm` and apm.update() install.
 --
---   apm.install("@sam/Llama-Herder")      -- sends APM.Download to apm.ID
---   apm.install("Llama-Herder@1.0.2")     -- vendor defaults to @apm
+--   apm.install("@sam/Llama-Herder")        -- sends APM.Download to apm.ID
+--   apm.install("Llama-Herder@1.0.2")       -- vendor defaults to @apm
 --   apm.uninstall(name), apm.search(q), apm.info(q), apm.update()
+--   apm.registerVendor("@me"), apm.publish{...}, apm.transfer("@me/pkg", addr)
 --
--- apm.ID is the registry process; set it to point the client at another
--- registry. A process spawned with an `APM-Registry` tag starts out pointed at
--- that registry (the local node spawns processes that way). Loading this module
--- registers the handlers APM.DownloadResponse, APM.SearchResponse,
--- APM.InfoResponse and APM.UpdateResponse and sets the globals json and base64.
+-- Loading it replaces the running client: it keeps that client's apm.ID and
+-- apm.installed, registers the handlers APM.DownloadResponse,
+-- APM.SearchResponse, APM.InfoResponse and APM.UpdateResponse (replacing the
+-- ones of the same names), sets the globals apm and APM (an alias, so
+-- APM.install(...) works as in older guides), json and base64, and returns apm.
+-- It prints nothing itself: the blueprint announces "✅ APM client v… loaded".
 --
--- Compared with the reference client this one checks that every response comes
--- from apm.ID and carries Result = "success", shows package warnings, accepts
--- every vendor the naming rule allows, rejects partial versions, installs
--- explicitly versioned dependencies, treats a missing Dependencies tag as none,
--- and compares versions numerically.
+-- Every response is accepted only from apm.ID with Result = "success"; package
+-- warnings are shown; every vendor the naming rule allows is accepted; partial
+-- versions are rejected; dependencies are installed at their stated version; a
+-- missing Dependencies tag means none; versions compare numerically.
 
 json = require("json")
 base64 = require(".base64")
 
 local DEFAULT_ID = "DKF8oXtPvh3q8s0fJFIeHFyHNM6oKrwMCUrPxEMroak"
 
+local VERSION = "2.0.6"   -- the built-in client; the @apm/apm package sets its own
+
+local previous = rawget(_G, "apm")
+if type(previous) ~= "table" then previous = nil end
+
 local apm = {}
 apm.ID = DEFAULT_ID
-apm._version = "2.0.6"
-apm.installed = {}
+if previous then
+  local ok, id = pcall(function() return previous.registry and previous.registry() or previous.ID end)
+  if ok and type(id) == "string" and id ~= "" then apm.ID = id end
+end
+apm._version = VERSION
+apm.installed = previous and type(previous.installed) == "table" and previous.installed or {}
 
 -------------------------------------------------------------------------------
 -- helpers
@@ -277,14 +289,15 @@ end
 
 local function onUpdate(msg)
   if type(msg.Data) ~= "string" then error("update response without Data") end
-  compile(hexdecode(msg.Data), "=@apm/apm")()
-  local client = rawget(_G, "apm")
+  local result = compile(hexdecode(msg.Data), "=@apm/apm")()
+  local client = type(result) == "table" and result or rawget(_G, "apm")
   if type(client) == "table" then
     client._version = msg.Version or client._version
+    _G.apm = client
+    _G.APM = client
+    package.loaded["apm"] = client
   end
-  apm._version = msg.Version or apm._version
   print("✅ Updated APM to v:" .. tostring(msg.Version))
-  print("Please use 'apm' namespace for all commands")
 end
 
 for _, h in ipairs({
@@ -349,9 +362,88 @@ function apm.update()
   return "📦 Update requested"
 end
 
--- The v1 name still works: APM.install(...) is apm.install(...).
-if rawget(_G, "APM") == nil then
-  APM = apm
+-- Publishing from a process: the process is the package owner (the registry
+-- takes msg.From). The registry answers with a plain message (Result and Data,
+-- no Action), which lands in the Inbox and is announced as "New Message From".
+
+function apm.registerVendor(vendor)
+  if type(vendor) ~= "string" or vendor == "" then
+    error("Invalid vendor name", 2)
+  end
+  if vendor:sub(1, 1) ~= "@" then vendor = "@" .. vendor end
+  if not vendor:match("^@[a-z0-9%-]+$") then
+    error("Invalid vendor name", 2)
+  end
+  send({ Target = registry(), Action = "APM.RegisterVendor", Data = vendor })
+  return "📤 Vendor registration requested for " .. vendor
 end
+
+local function field(spec, name)
+  local v = spec[name]
+  if v == nil then v = spec[name:sub(1, 1):upper() .. name:sub(2)] end
+  return v
+end
+
+local function jsonField(value, default)
+  if value == nil then return default end
+  if type(value) == "string" then return value end
+  if type(value) == "table" and next(value) == nil then return default end
+  return json.encode(value)
+end
+
+-- apm.publish{ vendor = "@me", name = "pkg", version = "1.0.0", source = "return {}",
+--   readme = "", description = "", dependencies = { ["@a/b"] = { version = "1.0.0" } },
+--   warnings = { modifiesGlobalState = false, installMessage = "" }, keywords = {},
+--   authors = { { name = "me" } }, repository = "", license = "MIT" }
+-- (capitalised keys work too). The vendor defaults to @apm.
+function apm.publish(spec)
+  if type(spec) ~= "table" then
+    error("apm.publish expects a table { name, vendor, version, source, ... }", 2)
+  end
+  local vendor = field(spec, "vendor") or "@apm"
+  local name, version, source = field(spec, "name"), field(spec, "version"), field(spec, "source")
+  if type(vendor) ~= "string" or not vendor:match("^@[a-z0-9%-]+$") then
+    error("Invalid vendor name", 2)
+  end
+  if type(name) ~= "string" or not name:match("^[%w%-_]+$") then
+    error("Invalid package name", 2)
+  end
+  if type(version) ~= "string" or not version:match("^%d+%.%d+%.%d+$") then
+    error("Invalid version", 2)
+  end
+  if type(source) ~= "string" or source:match("^%s*$") then
+    error("Missing package source", 2)
+  end
+  local readme = field(spec, "readme") or ""
+  send({
+    Target = registry(),
+    Action = "APM.Publish",
+    Name = name,
+    Vendor = vendor,
+    Version = version,
+    Description = tostring(field(spec, "description") or ""),
+    Keywords = jsonField(field(spec, "keywords"), "[]"),
+    Repository = tostring(field(spec, "repository") or ""),
+    Dependencies = jsonField(field(spec, "dependencies"), "{}"),
+    Warnings = jsonField(field(spec, "warnings"), "{}"),
+    Authors = jsonField(field(spec, "authors"), "[]"),
+    License = tostring(field(spec, "license") or ""),
+    Data = json.encode({ source = source, readme = tostring(readme) }),
+  })
+  return "📤 Publish requested for " .. vendor .. "/" .. name .. "@" .. version
+end
+
+function apm.transfer(query, recipient)
+  local vendor, name = parse(query)
+  if type(recipient) ~= "string" or not recipient:match("^[%w%-_]+$") or #recipient ~= 43 then
+    error("Invalid recipient address", 2)
+  end
+  send({ Target = registry(), Action = "APM.Transfer", Vendor = vendor, Name = name, Recipient = recipient })
+  return "📤 Transfer requested for " .. vendor .. "/" .. name .. " to " .. recipient
+end
+
+-- This client is now the process's apm; APM is the same table (the v1 name).
+_G.apm = apm
+_G.APM = apm
 
 return apm

@@ -28,7 +28,7 @@ log = logging.getLogger("aos_py.client")
 # methods a connected client may call on the host's node
 METHODS = ("submit", "wait_result", "result", "results", "dryrun", "monitor", "find_processes",
            "add_data", "list_data", "default_module", "authority", "process_info",
-           "services", "faucet", "herd_status", "herd_workers", "herd_use")
+           "services", "faucet", "herd_status", "herd_workers", "herd_use", "llama_engine", "feed")
 
 
 class LocalBackend:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aos_py import __version__
 from aos_py.client.backend import Host, LocalBackend, RemoteBackend, try_lock
 from aos_py.client.errors import ClientError, NodeUnavailable, RejectedError
 from aos_py.node import ans104
@@ -164,6 +165,8 @@ class Client:
         if name:
             all_tags.append(("Name", name))
         all_tags += _check_tags(tags)
+        if not any(n.lower() == "aos-version" for n, _ in all_tags):
+            all_tags.append(("aos-Version", __version__))   # the client that spawned it (`aos --list` shows it)
         all_tags.append(("Authority", node))
         if cron:
             all_tags += [("Cron-Interval", cron), ("Cron-Tag-Action", "Cron")]
@@ -210,6 +213,10 @@ class Client:
 
     def results(self, process: str, *, after: int | None = None, limit: int = 25, sort: str = "ASC") -> list[dict]:
         return self._call("results", process, after=after, limit=limit, sort=sort)
+
+    def feed(self, process: str, *, after: int | None = None, limit: int = 100) -> list[dict]:
+        """Like results() (oldest first), each row also naming the message's sender (`from`) and `action`."""
+        return self._call("feed", process, after=after, limit=limit)
 
     def dryrun(self, process: str, *, data: str | bytes = "", tags: Tags = (), owner: str | None = None) -> dict:
         return self._call("dryrun", process, data=data, tags=_check_tags(tags), owner=owner)
@@ -264,6 +271,11 @@ class Client:
     def faucet(self, process: str, amount: str | int | float = 1) -> dict:
         """Credit `process` with `amount` wAR from the local token (it gets a Credit-Notice)."""
         return self._call("faucet", process, str(amount))
+
+    def llama_engine(self) -> str:
+        """The engine behind `require("llama")` on this node: the hosting process's $AOS_PY_LLAMA_ENGINE
+        (wasm by default, native = llama.cpp)."""
+        return self._call("llama_engine")
 
     def herd_status(self) -> dict:
         """The Llama Herder's model, fees, workers (idle / busy, jobs done) and queue."""

@@ -65,6 +65,24 @@ class NodeReads:
         args.append(max(0, int(limit)))
         return [{"cursor": n, "id": i, "result": json.loads(r)} for n, i, r in self.store.query(sql, args)]
 
+    def feed(self, process: str, *, after: int | None = None, limit: int = 100) -> list[dict]:
+        """results() rows (oldest first) with each message's From and Action, for a live feed catching up."""
+        if self.proc(process) is None:
+            raise NotFound(f"no process {process} on this node")
+        sql = "SELECT nonce, id, msg, result FROM log WHERE pid=? AND status!=0"
+        args: list = [process]
+        if after is not None:
+            sql += " AND nonce > ?"
+            args.append(int(after))
+        sql += " ORDER BY nonce ASC LIMIT ?"
+        args.append(max(0, int(limit)))
+        out = []
+        for n, i, m, r in self.store.query(sql, args):
+            msg = json.loads(m)
+            action = next((t.get("value") for t in msg.get("Tags", ()) if t.get("name") == "Action"), None)
+            out.append({"cursor": n, "id": i, "from": msg.get("From"), "action": action, "result": json.loads(r)})
+        return out
+
     def dryrun(self, process: str, *, data: str | bytes = "", tags: list[tuple[str, str]] = (),
                owner: str | None = None) -> dict:
         p = self.proc(process)

@@ -37,6 +37,15 @@ HERDER_CRON = "1-minute"     # timeouts of busy workers are checked at least thi
 ENV_TAGS = (("APM-Registry", "apm-registry"), ("Wrapped-AR", "war"), ("Llama-Herder", "herder"))
 
 
+def reply_fields(result: dict) -> dict:
+    """The first outbox message of a result (a service's answer) as {tag: value, "Data": data}."""
+    for m in result.get("Messages", []):
+        out = {t["name"]: t["value"] for t in m.get("Tags", [])}
+        out["Data"] = m.get("Data", "")
+        return out
+    return {"Result": "error", "Data": result.get("Error") or "the service did not answer"}
+
+
 def _version(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split("."))
@@ -213,17 +222,9 @@ class Services:
         """Publish one package as the node (registering its vendor first); the registry's reply tags + Data."""
         registry = self.record["apm-registry"]
         if pkg.vendor != "@apm":
-            self._reply(self.send(registry, [("Action", "APM.RegisterVendor")], pkg.vendor))
-        return self._reply(self.send(registry, pkg.publish_tags(), pkg.publish_data()))
+            reply_fields(self.send(registry, [("Action", "APM.RegisterVendor")], pkg.vendor))
+        return reply_fields(self.send(registry, pkg.publish_tags(), pkg.publish_data()))
 
-    @staticmethod
-    def _reply(result: dict) -> dict:
-        """The first outbox message of a result as {tag: value, "Data": data}."""
-        for m in result.get("Messages", []):
-            out = {t["name"]: t["value"] for t in m.get("Tags", [])}
-            out["Data"] = m.get("Data", "")
-            return out
-        return {"Result": "error", "Data": result.get("Error") or "no reply"}
 
     # -- operations the shell offers -----------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class Services:
         if herder is None:
             raise ServiceError("this node has no Llama Herder")
         res = self.node.dryrun(herder, tags=[("Action", "Herd-Status")])
-        reply = self._reply(res)
+        reply = reply_fields(res)
         try:
             status = json.loads(reply.get("Data") or "")
         except ValueError:

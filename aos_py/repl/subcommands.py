@@ -225,6 +225,7 @@ def apm_command(argv: list[str]) -> int:
         p.error("publish needs a package folder (with manifest.json)")
     from aos_py.client import ClientError, load_wallet
     from aos_py.node.packages import PackageError, read_package
+    from aos_py.node.services import reply_fields
 
     pkg = None
     if args.cmd == "publish":
@@ -241,7 +242,7 @@ def apm_command(argv: list[str]) -> int:
             wallet = load_wallet(args.wallet)
             return _publish(client, wallet, registry, pkg)
         res = client.dryrun(registry, tags=[("Action", "APM.List")])
-        reply = _reply(res)
+        reply = reply_fields(res)
         if reply.get("Result") == "error":
             return _error(str(reply.get("Data")))
         rows = json.loads(reply.get("Data") or "[]")
@@ -253,24 +254,18 @@ def apm_command(argv: list[str]) -> int:
         client.close()
 
 
-def _reply(result: dict) -> dict:
-    for m in result.get("Messages", []):
-        out = {t["name"]: t["value"] for t in m.get("Tags", [])}
-        out["Data"] = m.get("Data", "")
-        return out
-    return {"Result": "error", "Data": result.get("Error") or "the registry did not answer"}
-
-
 def _publish(client, wallet, registry: str, pkg) -> int:
+    from aos_py.node.services import reply_fields
+
     if pkg.vendor != "@apm":
         mid = client.send(wallet, registry, data=pkg.vendor, tags=[("Action", "APM.RegisterVendor")])
-        answer = _reply(client.wait_result(registry, mid))
+        answer = reply_fields(client.wait_result(registry, mid))
         if answer.get("Result") == "success":
             print(str(answer.get("Data")))
         elif "already" not in str(answer.get("Data")):
             return _error(str(answer.get("Data")))
     mid = client.send(wallet, registry, data=pkg.publish_data(), tags=pkg.publish_tags())
-    answer = _reply(client.wait_result(registry, mid))
+    answer = reply_fields(client.wait_result(registry, mid))
     if answer.get("Result") != "success":
         return _error(str(answer.get("Data")))
     print(str(answer.get("Data")))

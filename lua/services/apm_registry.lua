@@ -134,6 +134,21 @@ local function rowsOf(vendor, name)
   return rows, latest
 end
 
+-- All rows of a package and the one asked for: that version or PkgID, else the latest.
+-- Fails with "Package not found" / "Version not found".
+local function findRow(vendor, name, version, pkgid)
+  local rows, row = rowsOf(vendor, name)
+  if not row then fail("Package not found") end
+  if version or pkgid then
+    row = nil
+    for _, r in ipairs(rows) do
+      if (version and r.Version == version) or (pkgid and r.PkgID == pkgid) then row = r end
+    end
+    if not row then fail("Version not found") end
+  end
+  return rows, row
+end
+
 -- The latest row of every package, sorted by vendor/name.
 local function latestRows()
   local byKey, keys = {}, {}
@@ -201,15 +216,7 @@ handlers["APM.Download"] = function(msg)
   local vendor, name, version, pkgid = parseQuery(query)
   if not vendor then fail("Invalid vendor name") end -- the client always sends a vendor
   log("APM.Download - " .. query .. " by " .. tostring(msg.From))
-  local rows, row = rowsOf(vendor, name)
-  if not row then fail("Package not found") end
-  if version or pkgid then
-    row = nil
-    for _, r in ipairs(rows) do
-      if (version and r.Version == version) or (pkgid and r.PkgID == pkgid) then row = r end
-    end
-    if not row then fail("Version not found") end
-  end
+  local rows, row = findRow(vendor, name, version, pkgid)
   row.Installs = row.Installs + 1
   for _, r in ipairs(rows) do r.TotalInstalls = r.TotalInstalls + 1 end
   reply(msg, {
@@ -221,15 +228,7 @@ end
 handlers["APM.Info"] = function(msg)
   local vendor, name, version, pkgid = parseQuery(msg.Data)
   vendor = vendor or "@apm"
-  local rows, row = rowsOf(vendor, name)
-  if not row then fail("Package not found") end
-  if version or pkgid then
-    row = nil
-    for _, r in ipairs(rows) do
-      if (version and r.Version == version) or (pkgid and r.PkgID == pkgid) then row = r end
-    end
-    if not row then fail("Version not found") end
-  end
+  local rows, row = findRow(vendor, name, version, pkgid)
   table.sort(rows, function(a, b) return newer(a.Version, b.Version) end)
   local versions = {}
   for _, r in ipairs(rows) do

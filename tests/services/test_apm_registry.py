@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from service_support import ALICE, BOB, tags_of, wait_for
 
-from aos_py.client import Client, load_wallet
+from aos_py.client import Client
 from aos_py.node.packages import MANIFEST, Package, PackageError, read_package, shipped_packages
 from aos_py.resources import lua_dir, packages_dir, service_source
 
-VEC = Path(__file__).parent.parent / "vectors"
-ALICE = load_wallet(VEC / "wallet-a.json", create=False)
-BOB = load_wallet(VEC / "wallet-b.json", create=False)
 BLUEPRINT = (lua_dir() / "blueprints" / "apm.lua").read_text(encoding="utf-8")
 CLIENT_DIR = packages_dir() / "@apm" / "apm"
 CLIENT = read_package(CLIENT_DIR)
@@ -37,20 +33,8 @@ return M
 
 # ---------------------------------------------------------------- helpers
 
-def wait_for(fn: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    """Poll `fn` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
-def tags_of(message: dict) -> dict[str, str]:
-    return {t["name"]: t["value"] for t in message.get("Tags", [])}
 
 
 def write_package(root: Path, vendor: str, name: str, version: str, source: str,
@@ -193,7 +177,7 @@ def test_shipped_packages_are_valid_and_consistent():
         for dep, spec in pkg.dependencies.items():
             assert dep in found and found[dep].version == spec["version"], (pkg.full_name, dep)
     # the client's own version string matches its manifest
-    assert f'local VERSION = "{CLIENT.version}"' in CLIENT.source
+    assert f'apm._version = "{CLIENT.version}"' in CLIENT.source
     assert [p.full_name for p in shipped_packages()] == sorted(found)
 
 

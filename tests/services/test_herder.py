@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
+from service_support import ALICE, BOB, tags_of, wait_for
 
-from aos_py.client import Client, load_wallet
+from aos_py.client import Client
 from aos_py.inference.demo import demo_model_path
 from aos_py.resources import lua_dir, service_source
-
-VEC = Path(__file__).parent.parent / "vectors"
-ALICE = load_wallet(VEC / "wallet-a.json", create=False)
-BOB = load_wallet(VEC / "wallet-b.json", create=False)
 
 JOKE_PROMPT = ("<|system|>\nTell a joke on the given topic, on one line<|end|>\n<|user|>\nTopic: cats<|end|>\n"
                "<|assistant|>\n")
@@ -54,20 +50,8 @@ end)
 """
 
 
-def wait_for(fn, timeout: float = 10.0, interval: float = 0.05):
-    """Poll fn() until it returns something truthy; return that value (fail after `timeout` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {getattr(fn, '__name__', fn)}")
-        time.sleep(interval)
 
 
-def tags_of(message: dict) -> dict:
-    return {t["name"]: t["value"] for t in message.get("Tags", [])}
 
 
 class Herd:

@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from service_support import ALICE, wait_for
 
-from aos_py.client import Client, load_wallet
+from aos_py.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-VEC = ROOT / "tests" / "vectors"
 PACKAGE = ROOT / "packages" / "@sam" / "Llama-Herder"
 EXAMPLES = ROOT / "examples"
-ALICE = load_wallet(VEC / "wallet-a.json", create=False)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NETWORK_HERDER = "wh5vB2IbqmIBUqgodOaTvByNFDPr73gbUq1bVOUtCrw"
 NETWORK_TOKEN = "xU9zFkq3X2ZQ6olwNVvr1vUWIjc3kXTWr7xKQD6dh10"
@@ -100,15 +99,6 @@ def lua_str(s: str) -> str:
     return json.dumps(s)  # a JSON string literal is a valid Lua string literal for this text
 
 
-def wait_for(fn, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting; last value {value!r}")
-        time.sleep(interval)
 
 
 class Net:

@@ -8,29 +8,19 @@ registry, the demo model served by two wasm workers.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
+from service_support import ALICE, wait_for
 
-from aos_py.client import Client, ClientError, RejectedError, load_wallet
+from aos_py.client import Client, ClientError, RejectedError
 from aos_py.resources import lua_dir, wasm_path
 
 pytestmark = pytest.mark.skipif(not wasm_path().is_file(), reason="wasm/llama.wasm is not built (run `make wasm`)")
 
-VEC = Path(__file__).parent.parent / "vectors"
-ALICE = load_wallet(VEC / "wallet-a.json", create=False)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def wait_for(fn, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def out(res: dict) -> str:
@@ -184,7 +174,7 @@ def test_herd_status_and_workers(node):
 def test_many_paying_clients_each_get_one_answer_or_refund_and_supply_is_kept(node):
     war = node.services()["war"]
     clients = []
-    for i in range(12):
+    for i in range(50):
         pid = node.spawn(ALICE, name=f"load-{i}")
         node.faucet(pid, 1)
         clients.append(pid)
@@ -211,3 +201,66 @@ def test_many_paying_clients_each_get_one_answer_or_refund_and_supply_is_kept(no
     assert sum(int(v) for v in bals.values()) == supply
     for i, pid in enumerate(clients):
         assert out(node.eval(ALICE, pid, "return Got")) == ("0" if i % 3 == 0 else "1")
+    status = node.herd_status()
+    assert not status["queue"] and all(w["state"] == "idle" for w in status["workers"])
+    # the log replays to the same state: the token and the herder rebuilt from their logs equal the live ones
+    from aos_py.node.cu import ComputeUnit
+
+    n = node.node
+    fresh = ComputeUnit(n._make_runtime, n.store.replay_rows, n.env)
+    try:
+        for pid in (war, node.services()["herder"], clients[1]):
+            assert fresh.runtime(pid).state_dump() == n.cu.runtime(pid).state_dump()
+    finally:
+        fresh.close()
+
+
+def test_the_herd_runs_on_llama_cpp_when_the_native_engine_is_chosen(tmp_path, monkeypatch):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (extra 'native') is not installed")
+    monkeypatch.setenv("AOS_PY_LLAMA_ENGINE", "native")
+    c = Client.open(tmp_path / "native-node")
+    try:
+        assert c.herd_status()["engine"] == "native"
+        pid = c.spawn(ALICE, name="native-user")
+        c.faucet(pid, 1)
+        src = (Path(__file__).resolve().parents[2] / "packages" / "@sam" / "Llama-Herder" / "main.lua").read_text()
+        out(c.eval(ALICE, pid, 'package.loaded["@sam/Llama-Herder"] = (function()\n' + src + '\nend)()'))
+        out(c.eval(ALICE, pid, 'L = require("@sam/Llama-Herder") L.run("<|system|>\\nTell a joke on the given '
+                               'topic, on one line<|end|>\\n<|user|>\\nTopic: cats<|end|>\\n<|assistant|>\\n", 30, '
+                               'function(r) Answer = r end)'))
+        answer = wait_for(lambda: out(c.eval(ALICE, pid, "return Answer or ''")), timeout=60)
+        assert "cat" in answer.lower()
+        for w in c.services()["workers"]:
+            host = c.node.cu.runtime(w)._llama_host
+            assert type(host.engine).__name__ == "NativeEngine"
+    finally:
+        c.close()
+
+
+def test_llama_king_grades_a_plea_through_the_real_herd_and_the_coin_pays(node, user):
+    war = node.services()["war"]
+    king = node.spawn(ALICE, name="king")
+    coin = node.spawn(ALICE, name="llama-coin")
+    out(node.eval(ALICE, coin, (EXAMPLES / "llama-coin.lua").read_text(encoding="utf-8")))
+    out(node.eval(ALICE, coin, f'GrantWhitelist["{king}"] = true'))
+    node.faucet(king, 1)
+    src = (Path(__file__).resolve().parents[2] / "packages" / "@sam" / "Llama-Herder" / "main.lua").read_text()
+    out(node.eval(ALICE, king, 'package.loaded["@sam/Llama-Herder"] = (function()\n' + src + '\nend)()'))
+    out(node.eval(ALICE, king, f'LlamaCoin = "{coin}"'))
+    assert "ready" in out(node.eval(ALICE, king, (EXAMPLES / "llama-king.lua").read_text(encoding="utf-8")))
+    node.faucet(user, 1)
+    out(node.eval(ALICE, user, f'Send({{Target = "{war}", Action = "Transfer", Recipient = "{king}", '
+                               'Quantity = "25000000000", ["X-Petition"] = "Oh great King, my llama is hungry.", '
+                               '["X-Sender-Name"] = "Alice"})'))
+    verdict = wait_for(lambda: out(node.eval(ALICE, user, 'for i = #Inbox, 1, -1 do local m = Inbox[i] '
+                                                        'if m.Action == "Petition-Verdict" then '
+                                                        'return m.Grade .. "|" .. m.Grant end end return ""')),
+                       timeout=60)
+    grade, grant = verdict.split("|")
+    assert 0 <= int(grade) <= 5
+    payout = {0: 0, 1: 1, 2: 5, 3: 10, 4: 20, 5: 100}[int(grade)] * 10**12
+    if payout:
+        bal = node.dryrun(coin, tags=[("Action", "Balance"), ("Recipient", user)])["Messages"][0]["Data"]
+        wait_for(lambda: int(node.dryrun(coin, tags=[("Action", "Balance"), ("Recipient", user)])
+                             ["Messages"][0]["Data"]) == payout, timeout=20)
+        assert int(bal) in (0, payout)

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from pathlib import Path
 
 import pytest
+from service_support import ALICE, BOB, wait_for
 
-from aos_py.client import Client, load_wallet
+from aos_py.client import Client
 from aos_py.node.wallet import Wallet
 from aos_py.resources import service_source
-
-VEC = Path(__file__).parent.parent / "vectors"
-ALICE = load_wallet(VEC / "wallet-a.json", create=False)
-BOB = load_wallet(VEC / "wallet-b.json", create=False)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 E24 = 10**24
@@ -40,14 +35,6 @@ def user_tags(m: dict) -> dict:
     return {k: v for k, v in tags(m).items() if k not in ("Data-Protocol", "Variant", "Type", "Reference")}
 
 
-def wait_for(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def load(c: Client, pid: str, config: str = 'Ticker="wAR"') -> dict:
