@@ -19,6 +19,8 @@ KNOWN_ARCHITECTURES = ("llama", "phi3")
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _MAX_COUNT = 1 << 24
+_MAX_NESTING = 8            # arrays of arrays: real files nest at most one deep
+_MAX_ELEMENTS = 1 << 50     # elements in one tensor (a model that size would not fit any machine)
 
 
 class GGUFFormatError(ValueError):
@@ -84,17 +86,20 @@ class _Reader:
             raise GGUFFormatError(f"the file is corrupt or truncated ({what} claims {n} bytes)")
         return self.take(n, what).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int, what: str, keep_arrays: bool) -> Any:
+    def value(self, vtype: int, what: str, keep_arrays: bool, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.scalar(_SCALARS[vtype], what)
         if vtype == _STRING:
             return self.string(what)
         if vtype == _ARRAY:
+            if depth >= _MAX_NESTING:
+                raise GGUFFormatError(f"the file is corrupt: metadata {what} nests arrays more than "
+                                      f"{_MAX_NESTING} deep")
             etype = self.scalar("<I", what)
             count = self.scalar("<Q", what)
             if count > self.size:
                 raise GGUFFormatError(f"the file is corrupt or truncated ({what} claims {count} items)")
-            items = [self.value(etype, what, keep_arrays) for _ in range(count)]
+            items = [self.value(etype, what, keep_arrays, depth + 1) for _ in range(count)]
             return items if keep_arrays else f"<array of {count}>"
         raise GGUFFormatError(f"the file is corrupt: metadata {what} has unknown value type {vtype}")
 
@@ -125,10 +130,18 @@ def read_header(path: str | Path, keep_arrays: bool = False) -> GGUFHeader:
             if n_dims > 4:
                 raise GGUFFormatError(f"the file is corrupt (tensor {name} has {n_dims} dimensions)")
             shape = [r.scalar("<Q", name) for _ in range(n_dims)]
+            elements = 1
+            for d in shape:
+                elements *= d
+            if n_dims == 0 or elements == 0 or elements > _MAX_ELEMENTS:
+                raise GGUFFormatError(f"the file is corrupt (tensor {name} has an impossible shape {shape})")
             type_id = r.scalar("<I", name)
             offset = r.scalar("<Q", name)
             h.tensors.append(TensorInfo(name, shape, type_id, offset))
         align = h.metadata.get("general.alignment", 32)
+        if type(align) is not int or align <= 0 or align & (align - 1):
+            raise GGUFFormatError(f"the file is corrupt: general.alignment must be a positive power of two, "
+                                  f"got {align!r}")
         pos = f.tell()
         h.data_offset = (pos + align - 1) // align * align
     return h
