@@ -29,6 +29,7 @@ def accept(raw: bytes) -> DataItem:
         raise RejectedItem(f"data item of {len(raw):,} bytes is over the {MAX_ITEM_BYTES:,}-byte limit")
     try:
         item = ans104.parse_and_verify(bytes(raw))
+        ans104.check_tags(item.tags)   # the ANS-104 limits: 128 tags, names <= 1024 and values <= 3072 bytes
     except ANS104Error as exc:
         raise RejectedItem(f"invalid data item: {exc}") from None
     proto = item.tag("Data-Protocol")
