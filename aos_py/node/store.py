@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 SCHEMA_VERSION = 2   # 2: log.journal (host calls of a message, see runtime/journal.py)
 CHECKPOINT_EVERY_S = 0.5       # a checkpoint this often while commits come in
 CHECKPOINT_THREAD_AFTER = 32   # commits before checkpoints move to their own thread (a busy node)
+WAL_LIMIT = 64 << 20           # a WAL past this size is checkpointed whole and truncated (it never grows unbounded)
 
 log = logging.getLogger("aos_py.node.store")
 
@@ -67,6 +69,7 @@ class Store:
         try:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.execute("PRAGMA foreign_keys=OFF")
             if check:
@@ -101,6 +104,7 @@ class Store:
             db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA synchronous={self._synchronous}")
             db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("PRAGMA busy_timeout=5000")
         except sqlite3.Error as exc:
             self._checkpoint_inline(f"cannot open a checkpoint connection: {exc}")
             return
@@ -110,10 +114,20 @@ class Store:
                 if self._commits != seen:
                     seen = self._commits
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if self._wal_size() > WAL_LIMIT:
+                        # passive checkpoints cannot catch up with a node that never pauses: copy the
+                        # whole WAL back (commits wait a moment) and cut the file to nothing
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.Error as exc:
             self._checkpoint_inline(f"checkpoint failed: {exc}")
         finally:
             db.close()
+
+    def _wal_size(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return 0
 
     def _checkpoint_inline(self, why: str) -> None:
         """Fall back to SQLite's own checkpoints in the commits (slower, never unbounded WAL)."""
@@ -125,6 +139,20 @@ class Store:
                 pass
 
     def _explain(self, exc: Exception) -> str:
+        """What went wrong, in words that lead to the right fix (a full disk is not a damaged database)."""
+        text = str(exc).lower()
+        if "full" in text:
+            return (f"the disk holding the node database {self.path} is full ({exc}); nothing was lost and "
+                    "the last change was not made. Free some space and try again.")
+        if "readonly" in text or "read-only" in text or "permission" in text or "access permission" in text:
+            return (f"the node database {self.path} or its folder is not writable ({exc}); nothing was changed. "
+                    "Check the permissions of the data dir, or choose another with --data-dir.")
+        if "locked" in text or "busy" in text:
+            return (f"the node database {self.path} is in use by another program ({exc}); nothing was changed. "
+                    "Try again in a moment.")
+        if "unable to open" in text:
+            return (f"the node database {self.path} cannot be opened ({exc}); check that its folder exists and is "
+                    "writable. Nothing was changed.")
         return (f"node database {self.path} is damaged or unreadable ({exc}); nothing was changed. "
                 "Restore it from a backup, or move it aside to start an empty node.")
 
@@ -178,7 +206,8 @@ class Store:
                             self.db.execute(sql, params)
                     self.db.execute("COMMIT")
                 except BaseException:
-                    self.db.execute("ROLLBACK")
+                    if self.db.in_transaction:   # SQLite has already rolled back after e.g. a full disk
+                        self.db.execute("ROLLBACK")
                     raise
                 self._wake_checkpointer()
             except sqlite3.DatabaseError as exc:
