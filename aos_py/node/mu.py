@@ -21,6 +21,10 @@ class RejectedItem(ValueError):
     """An item the MU refuses; the message says why. Nothing was scheduled."""
 
 
+class UnsendableMessage(RejectedItem):
+    """An outbox message that no AO item can carry (a tag that is not UTF-8 text)."""
+
+
 def accept(raw: bytes) -> DataItem:
     """Parse, verify and check an item posted to the MU."""
     if not isinstance(raw, (bytes, bytearray, memoryview)):
@@ -81,11 +85,23 @@ def _anchor(value: object) -> bytes | None:
 
 
 def _data(value: object) -> bytes:
+    """Outbox Data as bytes; Lua strings are bytes, so Data that is not UTF-8 arrives exactly as sent."""
     if value is None:
         return b""
     if isinstance(value, bytes):
         return value
-    return value.encode("utf-8") if isinstance(value, str) else str(value).encode("utf-8")
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else str(value).encode("utf-8")
+
+
+def _text_tags(tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    for name, value in tags:
+        for text in (name, value):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnsendableMessage(f"tag {name.encode('utf-8', 'surrogateescape')!r} is not UTF-8 text "
+                                        "(AO message tags are text; send binary data in Data)") from None
+    return tags
 
 
 def push_message(signer, pid: str, module: str, root: str, out: dict) -> DataItem:
@@ -93,7 +109,7 @@ def push_message(signer, pid: str, module: str, root: str, out: dict) -> DataIte
     target = out.get("Target")
     if not isinstance(target, str) or len(target) != 43:
         raise RejectedItem(f"outbox message target {target!r} is not a process id")
-    tags = [t for t in _tags(out.get("Tags")) if t[0] not in _DROP_ON_PUSH]
+    tags = [t for t in _text_tags(_tags(out.get("Tags"))) if t[0] not in _DROP_ON_PUSH]
     tags += [("Data-Protocol", "ao"), ("Type", "Message"), ("From-Process", pid), ("From-Module", module),
              ("Pushed-For", root)]
     return ans104.build(signer, target=target, anchor=_anchor(out.get("Anchor")), tags=tags,

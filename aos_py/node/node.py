@@ -447,19 +447,38 @@ class Node(NodeReads):
         entry.journal = journal
         entry.status = OK if ok else FAILED
         rnd.computed.append(entry)
+        if ok and result["Messages"]:
+            items = self._outbox_items(entry, result)
+            if isinstance(items, str):   # a message that cannot be sent fails the message that sent it
+                result = {"Output": result.get("Output", ""), "Messages": [], "Spawns": [], "Assignments": [],
+                          "GasUsed": result.get("GasUsed", 0), "Error": items}
+                entry.result, entry.journal, entry.status, ok = result, None, FAILED, False
+                self.cu.discard(pid)
         if ok:
             rnd.ok_extra.setdefault(pid, []).append((entry.msg_json, entry.data, journal))
             if result["Messages"] or result["Spawns"] or result["Assignments"]:
-                self._push(rnd, entry, result)
+                self._push(rnd, entry, result, items if result["Messages"] else [])
 
-    def _push(self, rnd: _Round, entry: _Entry, result: dict) -> None:
-        pid = entry.pid
-        module = self._procs[pid]["module"]
+    def _outbox_items(self, entry: _Entry, result: dict) -> list | str:
+        """The signed items of a result's outbox Messages (None where one is dropped), or the Error text
+        when one can never be sent (its tags are not text): then nothing of the result may go out."""
+        module = self._procs[entry.pid]["module"]
+        items: list = []
         for out in result["Messages"]:
             try:
-                item = mu.push_message(self.key, pid, module, entry.root, out)
+                items.append(mu.push_message(self.key, entry.pid, module, entry.root, out))
+            except mu.UnsendableMessage as exc:
+                return f"message not sent: {exc}; nothing of this message's effects was kept"
             except (mu.RejectedItem, ValueError) as exc:
-                self._drop(pid, f"outbox message not pushed: {exc}")
+                self._drop(entry.pid, f"outbox message not pushed: {exc}")
+                items.append(None)
+        return items
+
+    def _push(self, rnd: _Round, entry: _Entry, result: dict, items: list) -> None:
+        pid = entry.pid
+        module = self._procs[pid]["module"]
+        for item in items:
+            if item is None:
                 continue
             target = item.target_id
             if self.proc(target) is None:
