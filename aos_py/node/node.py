@@ -30,7 +30,7 @@ from aos_py.node.errors import NodeError, NotFound, Rejected
 from aos_py.node.gateway import Gateway
 from aos_py.node.parallel import Offload
 from aos_py.node.reads import NodeReads
-from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError
+from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError, row_sum
 from aos_py.node.su import Scheduler, Slot
 from aos_py.node.wallet import Wallet, WalletError
 from aos_py.runtime import ProcessRuntime
@@ -549,18 +549,19 @@ class Node(NodeReads):
             new_ids.add(id(e))
             res = _dumps(e.result) if e.result is not None else None
             inserts.append((e.pid, e.nonce, e.id, e.msg["Timestamp"], e.msg["Block-Height"], e.msg["Hash-Chain"],
-                            e.msg_json, e.data, e.status, res, e.journal))
-        updates = [(e.status, _dumps(e.result), e.journal, e.pid, e.nonce)
-                   for e in rnd.computed if id(e) not in new_ids]
+                            e.msg_json, e.data, e.status, res, e.journal,
+                            row_sum(e.pid, e.nonce, e.msg_json, e.data, e.journal)))
+        updates = [(e.status, _dumps(e.result), e.journal, row_sum(e.pid, e.nonce, e.msg_json, e.data, e.journal),
+                    e.pid, e.nonce) for e in rnd.computed if id(e) not in new_ids]
         ops: list[tuple[str, list | tuple]] = [
             ("INSERT OR IGNORE INTO items (id, owner, target, kind, raw, size, created) VALUES (?,?,?,?,?,?,?)",
              rnd.items),
             ("INSERT INTO item_tags VALUES (?,?,?,?)", rnd.tags),
             ("INSERT INTO processes (id, owner, name, module, created, env, cron) VALUES (?,?,?,?,?,?,?)",
              rnd.procs),
-            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result, journal) "
-             "VALUES (?,?,?,?,?,?,?,?,?,?,?)", inserts),
-            ("UPDATE log SET status=?, result=?, journal=? WHERE pid=? AND nonce=?", updates),
+            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result, journal, sum) "
+             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", inserts),
+            ("UPDATE log SET status=?, result=?, journal=?, sum=? WHERE pid=? AND nonce=?", updates),
         ]
         if inserts or updates or rnd.items or rnd.procs:
             self.store.transaction(ops)

@@ -16,6 +16,7 @@ this moves work off the commit path without weakening it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-SCHEMA_VERSION = 2   # 2: log.journal (host calls of a message, see runtime/journal.py)
+SCHEMA_VERSION = 2   # 2: log.journal (host calls of a message, see runtime/journal.py) and log.sum (row checksum)
 CHECKPOINT_EVERY_S = 0.5       # a checkpoint this often while commits come in
 CHECKPOINT_THREAD_AFTER = 32   # commits before checkpoints move to their own thread (a busy node)
 WAL_LIMIT = 64 << 20           # a WAL past this size is checkpointed whole and truncated (it never grows unbounded)
@@ -49,11 +50,21 @@ CREATE INDEX IF NOT EXISTS processes_owner ON processes (owner, name);
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY, pid TEXT NOT NULL, nonce INTEGER NOT NULL, id TEXT NOT NULL,
     ts INTEGER NOT NULL, height INTEGER NOT NULL, chain TEXT NOT NULL,
-    msg TEXT NOT NULL, data BLOB, status INTEGER NOT NULL DEFAULT 0, result TEXT, journal TEXT,
+    msg TEXT NOT NULL, data BLOB, status INTEGER NOT NULL DEFAULT 0, result TEXT, journal TEXT, sum TEXT,
     UNIQUE (pid, nonce));
 CREATE INDEX IF NOT EXISTS log_id ON log (id);
 CREATE INDEX IF NOT EXISTS log_pending ON log (status) WHERE status = 0;
 """
+
+
+def row_sum(pid: str, nonce: int, msg: str, data: bytes | None, journal: str | None) -> str:
+    """The checksum of a log row: what a replay trusts (a same-size edit passes SQLite's own checks)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (pid.encode(), str(nonce).encode(), msg.encode("utf-8", "surrogatepass"), data or b"",
+                 (journal or "").encode("utf-8", "surrogatepass")):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
 
 
 class StoreError(RuntimeError):
@@ -171,6 +182,8 @@ class Store:
                 cols = {r[1] for r in self.db.execute("PRAGMA table_info(log)")}
                 if "journal" not in cols:
                     self.db.execute("ALTER TABLE log ADD COLUMN journal TEXT")
+                if "sum" not in cols:     # rows written before have no checksum and are not checked
+                    self.db.execute("ALTER TABLE log ADD COLUMN sum TEXT")
                 self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise StoreError(f"node database {self.path} has schema version {row[0]}; this aos-py reads "
@@ -254,9 +267,14 @@ class Store:
         """
         last = after
         while True:
-            rows = self.query("SELECT nonce, msg, data, journal FROM log WHERE pid=? AND status=1 AND nonce>? "
+            rows = self.query("SELECT nonce, msg, data, journal, sum FROM log WHERE pid=? AND status=1 AND nonce>? "
                               "ORDER BY nonce LIMIT ?", (pid, last, batch))
-            yield from rows
+            for nonce, msg, data, journal, stored in rows:
+                if stored is not None and stored != row_sum(pid, nonce, msg, data, journal):
+                    raise StoreError(f"log row {nonce} of process {pid} does not match its checksum: the node "
+                                     f"database {self.path} was changed outside aos-py. Nothing past that row "
+                                     "was replayed; restore the database from a backup.")
+                yield nonce, msg, data, journal
             if len(rows) < batch:
                 return
             last = rows[-1][0]
