@@ -14,16 +14,24 @@ import logging
 import os
 import queue
 import secrets
+import socket
+import struct
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client as _Connect
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 
 from aos_py.client.errors import BY_NAME, ClientError, NodeUnavailable, translate
 
 log = logging.getLogger("aos_py.client")
+
+HANDSHAKE_SECONDS = 5       # a connecting client must log in within this
+OUTGOING_LIMIT = 20000      # replies and events queued for one client before it is disconnected
+CALL_THREADS = 16           # threads answering node calls for connected clients
+WAIT_THREADS = 256          # threads blocked in wait_result (more calls queue for a free one)
 
 # methods a connected client may call on the host's node
 METHODS = ("submit", "wait_result", "result", "results", "dryrun", "monitor", "find_processes",
@@ -95,7 +103,12 @@ class LocalBackend:
 
 
 class Host:
-    """Owns the data directory's lock, the Node, and the socket server."""
+    """Owns the data directory's lock, the Node, and the socket server.
+
+    The server is built so that no client can hold up another: the login handshake runs on the
+    connection's own thread under a time limit; every connection has its own writer thread and a bounded
+    outgoing queue (a client that stops reading is disconnected, not waited for); requests run on a
+    bounded pool of threads (waits for results on a pool of their own, so they never starve submits)."""
 
     def __init__(self, data_dir: Path, lock_fd: int, node_kwargs: dict) -> None:
         from aos_py.node.node import Node
@@ -111,14 +124,17 @@ class Host:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(secrets.token_bytes(32))
             os.replace(tmp, key_path)
-        authkey = key_path.read_bytes()
+        self.authkey = key_path.read_bytes()
         if self.sock.exists() or self.sock.is_symlink():
             self.sock.unlink()
         self.local = LocalBackend(self.node)
         self._closed = False
-        self._conns: list = []
+        self._conns: set[_Conn] = set()
+        self._conns_lock = threading.Lock()
+        self._calls = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="aos-node-call")
+        self._waits = ThreadPoolExecutor(max_workers=WAIT_THREADS, thread_name_prefix="aos-node-wait")
         try:
-            self.listener = Listener(str(self.sock), family="AF_UNIX", authkey=authkey)
+            self.listener = Listener(str(self.sock), family="AF_UNIX")    # handshake per connection, below
         except OSError as exc:   # e.g. a data dir path too long for a Unix socket: run unshared
             log.warning("node not shared with other processes (cannot listen on %s: %s)", self.sock, exc)
             self.listener = None
@@ -127,68 +143,88 @@ class Host:
         self._thread = threading.Thread(target=self._accept, name="aos-node-socket", daemon=True)
         self._thread.start()
 
+    def connections(self) -> int:
+        """Clients connected now (for tests and status)."""
+        with self._conns_lock:
+            return len(self._conns)
+
     def _accept(self) -> None:
         while not self._closed:
             try:
-                conn = self.listener.accept()
-            except Exception:  # noqa: BLE001 - closed listener or a failed handshake
+                raw = self.listener.accept()
+            except Exception:  # noqa: BLE001 - closed listener
                 if self._closed:
                     return
                 continue
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="aos-node-conn", daemon=True).start()
+            threading.Thread(target=self._serve, args=(raw,), name="aos-node-conn", daemon=True).start()
 
-    def _serve(self, conn) -> None:
-        send_lock = threading.Lock()
-        subs: dict[int, Callable[[], None]] = {}
-
-        def send(msg) -> None:
-            with send_lock:
-                conn.send(msg)
-
+    def _login(self, raw) -> bool:
+        """The authkey challenge both ways, within HANDSHAKE_SECONDS (a silent client is dropped)."""
+        sock = socket.socket(fileno=os.dup(raw.fileno()))
         try:
-            while True:
-                try:
-                    req = conn.recv()
-                except Exception:  # noqa: BLE001 - EOF, or the host closed this connection
-                    return
-                rid, method, args, kwargs = req
-                if method == "subscribe":
-                    sid = rid
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", HANDSHAKE_SECONDS, 0))
+            try:
+                deliver_challenge(raw, self.authkey)
+                answer_challenge(raw, self.authkey)
+            except Exception:  # noqa: BLE001 - wrong key, garbage or silence: not a client of ours
+                return False
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+            return True
+        finally:
+            sock.close()     # the duplicate only; the connection keeps its own descriptor
 
-                    def callback(event, sid=sid):
-                        try:
-                            send(("event", sid, event))
-                        except Exception:  # noqa: BLE001 - the client is gone
-                            pass
-                    subs[sid] = self.node.subscribe(args[0], callback)
-                    send(("ok", rid, sid))
+    def _serve(self, raw) -> None:
+        if not self._login(raw):
+            raw.close()
+            return
+        conn = _Conn(raw)
+        with self._conns_lock:
+            if self._closed:
+                conn.close()
+                return
+            self._conns.add(conn)
+        subs: dict[int, Callable[[], None]] = {}
+        try:
+            while not conn.closed:
+                try:
+                    req = raw.recv()
+                    rid, method, args, kwargs = req
+                except Exception:  # noqa: BLE001 - EOF, the host closed this connection, or garbage
+                    return
+                if method == "subscribe" and args:
+                    sid = rid
+                    subs[sid] = self.node.subscribe(args[0], lambda event, sid=sid: conn.put(("event", sid, event)))
+                    conn.put(("ok", rid, sid))
                     continue
-                if method == "unsubscribe":
+                if method == "unsubscribe" and args:
                     unsub = subs.pop(args[0], None)
                     if unsub:
                         unsub()
-                    send(("ok", rid, None))
+                    conn.put(("ok", rid, None))
                     continue
-                threading.Thread(target=self._answer, args=(send, rid, method, args, kwargs), daemon=True).start()
+                pool = self._waits if method == "wait_result" else self._calls
+                try:
+                    pool.submit(self._answer, conn, rid, method, args, kwargs)
+                except RuntimeError:   # the host is shutting down
+                    return
         finally:
             for unsub in subs.values():
                 unsub()
-            try:
-                conn.close()
-            except OSError:
-                pass
+            conn.close()
+            with self._conns_lock:
+                self._conns.discard(conn)
 
-    def _answer(self, send, rid, method, args, kwargs) -> None:
+    def _answer(self, conn: _Conn, rid, method, args, kwargs) -> None:
+        if conn.closed:
+            return
         try:
-            value = self.local.call(method, *args, **kwargs)
+            value = self.local.call(method, *args, **(kwargs if isinstance(kwargs, dict) else {}))
             reply = ("ok", rid, value)
         except ClientError as exc:
             reply = ("err", rid, type(exc).__name__, str(exc))
-        try:
-            send(reply)
-        except (OSError, ValueError):
-            pass
+        except TypeError as exc:   # wrong arguments from a client
+            reply = ("err", rid, "ClientError", f"bad call to {method}: {exc}")
+        conn.put(reply)
 
     def close(self) -> None:
         self._closed = True
@@ -197,17 +233,79 @@ class Host:
                 self.listener.close()
         except OSError:
             pass
-        for conn in self._conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.close()
         try:
             self.sock.unlink()
         except OSError:
             pass
-        self.node.close()
+        self.node.close()     # first: pending waits end as the node closes
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        self._waits.shutdown(wait=False, cancel_futures=True)
         os.close(self.lock_fd)   # releases the flock: another process may host now
+
+
+class _Conn:
+    """One client connection's outgoing side: a bounded queue drained by its own writer thread."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.closed = False
+        self._out: queue.Queue = queue.Queue(maxsize=OUTGOING_LIMIT)
+        self._writer = threading.Thread(target=self._write, name="aos-node-writer", daemon=True)
+        self._writer.start()
+
+    def put(self, msg) -> None:
+        """Queue a reply or event; a client this far behind (it stopped reading) is disconnected."""
+        if self.closed:
+            return
+        try:
+            self._out.put_nowait(msg)
+        except queue.Full:
+            log.warning("a client stopped reading (%d messages queued): disconnecting it", OUTGOING_LIMIT)
+            self.close()
+
+    def _write(self) -> None:
+        while True:
+            msg = self._out.get()
+            if msg is None or self.closed:
+                return
+            try:
+                self.raw.send(msg)
+            except Exception:  # noqa: BLE001 - the client is gone, or a value cannot be sent
+                self.close()
+                return
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._out.put_nowait(None)
+        except queue.Full:
+            pass
+        _shutdown(self.raw)
+        try:
+            self.raw.close()
+        except OSError:
+            pass
+
+
+def _shutdown(conn) -> None:
+    """Shut a connection's socket both ways: a thread blocked reading or writing it wakes up (closing the
+    descriptor alone does not wake it), and the other end sees the connection end."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, ValueError):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class RemoteBackend:
@@ -310,6 +408,7 @@ class RemoteBackend:
     def close(self) -> None:
         self.alive = False
         self._event_queue.put(None)
+        _shutdown(self.conn)   # wakes our reader thread and tells the host we are gone
         try:
             self.conn.close()
         except OSError:
