@@ -25,8 +25,14 @@ except ImportError:  # pragma: no cover - orjson is a dependency
     _loads = json.loads
 
 
-def item_message(item: DataItem, pid: str, slot: Slot, module: str, *, cron: bool = False) -> dict:
-    """The message the process sees (without Data): fields as the AO CU builds them."""
+def item_message(item: DataItem, pid: str, slot: Slot, module: str, *, cron: bool = False,
+                 authorities: frozenset[str] | set[str] = frozenset()) -> dict:
+    """The message the process sees (without Data): fields as the AO CU builds them.
+
+    From is the signed From-Process tag, as on AO (aos itself drops a claim from a signer that is not an
+    authority: "Message is not trusted"), except that a claim to BE an authority (the node's messenger,
+    which owns the node's services) is ignored unless an authority signed it: From is then the signer.
+    aos trusts any message whose From is an authority, so that claim would let a user pose as the node."""
     owner = item.owner_address
     from_process = None
     tags = []
@@ -34,6 +40,8 @@ def item_message(item: DataItem, pid: str, slot: Slot, module: str, *, cron: boo
         tags.append({"name": n, "value": v})
         if n == "From-Process" and from_process is None:
             from_process = v
+    if from_process is not None and from_process in authorities and owner not in authorities:
+        from_process = None
     msg = {"Id": item.id, "Signature": b64url(item.signature), "Owner": owner,
            "Target": item.target_id or pid, "From": from_process or owner, "Tags": tags,
            "Epoch": slot.epoch, "Nonce": slot.nonce, "Timestamp": slot.timestamp,

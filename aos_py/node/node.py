@@ -215,6 +215,17 @@ class Node(NodeReads):
                 self._procs[pid] = p
         return p
 
+    def _authorities(self, p: dict) -> frozenset[str]:
+        """The signers whose From-Process a process believes: its Authority tags (the node among them)."""
+        auth = p.get("authorities")
+        if auth is None:
+            names = {self.address}
+            for t in p["env"]["Process"]["Tags"]:
+                if t.get("name") == "Authority" and isinstance(t.get("value"), str):
+                    names.update(a.strip() for a in t["value"].split(",") if a.strip())
+            auth = p["authorities"] = frozenset(names)
+        return auth
+
     def _add_service_tags(self, env: dict) -> None:
         """Name the node's services (APM-Registry, Wrapped-AR, Llama-Herder) in a process's env, as
         Authority is: processes find the local registry, token and herder without configuration."""
@@ -423,7 +434,7 @@ class Node(NodeReads):
                   store_item: bool = True) -> _Entry:
         p = self._procs[pid] if pid in self._procs else self.proc(pid)
         slot: Slot = self.su.assign(pid, item.id)
-        msg = item_message(item, pid, slot, p["module"], cron=cron)
+        msg = item_message(item, pid, slot, p["module"], cron=cron, authorities=self._authorities(p))
         entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), item.data, root, True)
         rnd.new.append(entry)
         rnd.ids.add((pid, item.id))
