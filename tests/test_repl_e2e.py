@@ -176,7 +176,7 @@ def test_history_survives_exit_and_restart(home):
         aos.run("Remember = 'again'", r"\r\n")
         aos.child.send("\x1b[A\x1b[A")  # up arrow twice: the line from the previous session
         aos.child.sendline("")
-        aos.child.expect(re.escape("> \x1b[0m\x1b[32mRemember = 'me'"))  # echoed as submitted
+        aos.child.expect(re.escape("]\x1b[0m> \x1b[32mRemember = 'me'"))  # echoed after its prompt
         aos.wait_prompt()
         aos.child.send("garbage(((")
         aos.child.send("\x03")  # Ctrl-C clears the line

@@ -117,10 +117,10 @@ def test_error_format_strips_chunk_prefixes_and_shows_frame():
     assert lines[-1] == render.ERROR_FOOTER
 
 
-def test_error_keeps_print_log_and_raw_text_without_line():
+def test_error_keeps_print_log_and_frames_a_one_line_submission_without_position():
     err = "printed first\n\n\x1b[31merror:\n\x1b[0mno line here"
     shown = render.strip_ansi(render.format_error(err, "x"))
-    assert shown.splitlines() == ["printed first", "no line here"]
+    assert shown.splitlines() == ["printed first", "no line here", "> 1 | x", render.ERROR_FOOTER]
 
 
 def test_output_text_shapes():
@@ -196,8 +196,8 @@ def test_editor_cancel_and_print_send_nothing(tmp_path):
     editor_line(s, ".cancel", ed)
     dispatch(s, ".editor", ed)
     editor_line(s, "y = 2", ed)
-    editor_line(s, ".print", ed)
-    assert client.sent == [] and "y = 2" in out.text and not ed.active
+    assert not editor_line(s, ".print", ed)  # .print shows the buffer and keeps editing
+    assert client.sent == [] and "y = 2" in out.text and ed.active and ed.lines == ["y = 2"]
 
 
 def test_dryrun_toggle_marks_prompt_and_uses_dryrun(tmp_path):
@@ -372,7 +372,9 @@ def test_help_live_pause_exit_texts(tmp_path):
     assert "=== Pausing Live Feed ===" in out.text and "=== Starting Live Feed ===" in out.text
     with pytest.raises(ExitShell):
         dispatch(s, ".exit", ed)
-    assert not dispatch(s, ".nosuch", ed)  # unknown dot-words go to the process as Lua
+    assert dispatch(s, ".nosuch", ed)  # an unknown dot-word is answered here, never sent
+    assert "ERROR: unknown command .nosuch" in out.text and ".help" in out.text
+    assert not dispatch(s, ".5 + 1", ed)  # Lua that starts with a dot (a number) goes to the process
     assert client.sent == []
 
 
@@ -418,3 +420,21 @@ def test_process_ids_starting_with_a_dash_are_not_flags():
     assert (args.name, args.dry_run, args.run) == (pid, True, "1")
     args = build_parser().parse_args(_protect_dash_ids(["--watch", pid]))
     assert (args.name, args.watch) == (None, pid)
+
+
+def test_pad_in_latin1_reaches_lua_byte_for_byte(tmp_path, monkeypatch):
+    from aos_py.runtime import ProcessRuntime
+
+    s, client, out = make_session(tmp_path)
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'wb').write(b'Word = \"caf\\xe9\"\\nreturn #Word\\n')\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    dispatch(s, ".pad", EditorState())
+    assert len(client.sent) == 1
+    sent = client.sent[0]
+    sent.encode("utf-8")                      # what goes out is text an Eval can carry
+    rt = ProcessRuntime()
+    chunk = rt.eval_lua("return function(src) local f = assert(load(src)) return f() end")
+    assert chunk(sent.encode("utf-8")) == 4   # "caf" + the single byte 0xE9
+    rt.close()

@@ -272,9 +272,11 @@ def build_bundle(path: str | Path, cwd: Path | None = None) -> Bundle:
     claimed: dict[str, Path] = {}
 
     def read(p: Path) -> str:
+        # Lua source is bytes: a file that is not UTF-8 (Latin-1, say) loads as it is; its odd bytes are kept
+        # as surrogate escapes here and written into the bundle as Lua escapes (see _chunk).
         try:
-            return p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            return p.read_bytes().decode("utf-8", "surrogateescape")
+        except OSError as exc:
             raise BundleError(f"cannot read {p}: {exc}") from exc
 
     def visit(p: Path, stack: list[Path]) -> Module:
@@ -318,15 +320,56 @@ def build_bundle(path: str | Path, cwd: Path | None = None) -> Bundle:
         # handler, say) read "lib/x.lua:12: ..." instead of a line of the bundle.
         chunkname = "@" + _rel(mod.path, main_dir).replace("\\", "/")
         piece = (f"-- module: {_lua_string(mod.names[0])}\nlocal function {fname}()\n"
-                 f"  return assert(load({_long_string(mod.source)}, {_lua_string(chunkname)}))()\nend\n")
+                 f"  return {_chunk(mod.source, chunkname)}\nend\n")
         piece += "".join(f"_G.package.loaded[{_lua_string(n)}] = {fname}()\n" if i == 0 else
                          f"_G.package.loaded[{_lua_string(n)}] = _G.package.loaded[{_lua_string(mod.names[0])}]\n"
                          for i, n in enumerate(mod.names))
         pieces.append(piece)
         line += piece.count("\n") + 1  # the blank line that joins pieces
     segments = [Segment(main.path, line, max(1, main.source.count("\n") + 1))]
-    pieces.append(main.source)
+    if _has_raw_bytes(main.source):  # run under its own name, so errors still name the file and its line
+        main_name = "@" + _rel(main.path, main_dir).replace("\\", "/")
+        pieces.append(f"return {_chunk(main.source, main_name)}")
+    else:
+        pieces.append(main.source)
     return Bundle("\n".join(pieces), main, order + [main], segments, warnings)
+
+
+def eval_source(source: str, chunkname: str) -> str:
+    """Code for an Eval of `source` (read with surrogate escapes): as it is when it is UTF-8, else wrapped so
+    that Lua gets its exact bytes (an Eval's Data travels as text)."""
+    return f"return {_chunk(source, chunkname)}" if _has_raw_bytes(source) else source
+
+
+def _has_raw_bytes(text: str) -> bool:
+    """Whether source text holds bytes that are not UTF-8 (read as surrogate escapes)."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
+def _chunk(source: str, chunkname: str) -> str:
+    """Lua that compiles `source` under `chunkname` and runs it, returning what it returns. A UTF-8 source goes
+    in a long string (as written); one with other bytes in a quoted string whose escapes give back the bytes."""
+    text = _byte_string(source) if _has_raw_bytes(source) else _long_string(source)
+    return f"assert(load({text}, {_byte_string(chunkname)}))()"
+
+
+def _byte_string(text: str) -> str:
+    """`text` as a quoted Lua string; bytes that are not UTF-8 (surrogate escapes) become `\\ddd` escapes."""
+    out = []
+    for c in text:
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"\\{ord(c) - 0xDC00:03d}")
+        elif c in '\\"':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\r":
+            out.append("\\r")
+        elif c == "\0":
+            out.append("\\000")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _long_string(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -15,11 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aos_py.repl import render
+from aos_py.repl.bundle import eval_source
 from aos_py.repl.session import Session, load_file
 from aos_py.resources import lua_dir
 
 EDITOR_BANNER = "<editor mode> use '.done' to submit or '.cancel' to cancel"
 BLUEPRINT_ERROR = "ERROR: .load-blueprint function requires a valid blueprint"
+EDITOR_COMMANDS = (".done", ".cancel", ".delete", ".print")
+# A dot-command word: `.` then a letter. Lua code never starts like that (`.5 + 1` is a number and goes to Lua).
+_DOT_WORD = re.compile(r"^\.[A-Za-z][\w-]*$")
 
 
 class ExitShell(Exception):
@@ -68,8 +73,6 @@ def copy_blueprints(dest: Path) -> list[Path]:
 
 def library_version() -> str | None:
     """The aos process library version this installation computes processes with (from lua/process.lua)."""
-    import re
-
     try:
         text = (lua_dir() / "process.lua").read_text(encoding="utf-8")
     except OSError:
@@ -98,11 +101,11 @@ def run_pad(session: Session) -> None:
     if code != 0:
         session.write(render.colour(f"Editor exited with status {code}; nothing evaluated.", render.GRAY))
         return
-    text = path.read_text(encoding="utf-8")
-    if hashlib.sha256(text.encode()).hexdigest() == before:
+    text = path.read_bytes().decode("utf-8", "surrogateescape")    # Lua source is bytes: Latin-1 is fine
+    if hashlib.sha256(path.read_bytes()).hexdigest() == before:
         session.write(render.colour("Pad unchanged; nothing evaluated.", render.GRAY))
         return
-    session.evaluate(text, echo=False)
+    session.evaluate(eval_source(text, "@" + path.name), echo=False)
 
 
 def faucet(session: Session, amount: str) -> None:
@@ -115,8 +118,18 @@ def faucet(session: Session, amount: str) -> None:
     session.write(render.colour(f"💧 {amount} wAR sent to {session.process_id}", render.GREEN))
 
 
+def unknown_command(session: Session, word: str) -> None:
+    """An unknown `.word`: say so (aos would send it to Lua and show a syntax error) and point to .help."""
+    if word in EDITOR_COMMANDS:
+        session.write(render.colour(f"ERROR: {word} works in editor mode only (start it with .editor)", render.RED))
+    else:
+        session.write(render.colour(f"ERROR: unknown command {word} (type .help for the list of commands)",
+                                    render.RED))
+
+
 def dispatch(session: Session, line: str, editor: EditorState) -> bool:
-    """Run a dot-command line. Returns False when `line` is not a known dot-command (it then goes to Lua)."""
+    """Run a dot-command line. Returns False when `line` is not a dot-command at all (it then goes to Lua);
+    an unknown `.word` is answered here and never sent."""
     word, _, rest = line.strip().partition(" ")
     if word == ".help":
         session.write(render.help_box())
@@ -165,6 +178,8 @@ def dispatch(session: Session, line: str, editor: EditorState) -> bool:
         version = library_version() or "unknown"
         session.write(f"This node computes every process with the installed aos library (aos-{version}); "
                       "your process is up to date.")
+    elif _DOT_WORD.match(word):
+        unknown_command(session, word)
     else:
         return False
     return True
@@ -184,11 +199,12 @@ def editor_line(session: Session, line: str, editor: EditorState) -> bool:
         editor.lines = None
         session.write(render.colour("Editor cancelled; nothing sent.", render.GRAY))
         return True
-    if cmd == ".print":
-        code = "\n".join(editor.lines)
-        editor.lines = None
-        session.write(code)
-        return True
+    if cmd == ".print":  # show the buffer and keep editing
+        if editor.lines:
+            session.write("\n".join(editor.lines))
+        else:
+            session.write(render.colour("(the editor buffer is empty)", render.GRAY))
+        return False
     if cmd == ".delete":
         if editor.lines:
             removed = editor.lines.pop()

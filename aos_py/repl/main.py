@@ -7,13 +7,13 @@ inference engines, so a returning user gets a prompt quickly.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-from aos_py import __version__
+from aos_py import AOS_PROCESS_VERSION, __version__
 from aos_py.repl import render
 
 PROCESS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -43,13 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --run or piped Lua: evaluate without saving the process state; "
                         "alone: start the shell in dry-run mode (.dryrun toggles it)")
     p.add_argument("--list", action="store_true", help="list the processes your wallet owns and exit")
-    p.add_argument("--watch", metavar="PID", help="print the live output of a process (no REPL); Ctrl-C stops")
+    p.add_argument("--watch", metavar="PID", help="print everything a process prints, its Evals' output included "
+                                                  "(no REPL); Ctrl-C stops")
     p.add_argument("--cron", metavar="N-UNIT", help="spawn only: cron interval, e.g. 5-minutes (units second..year, block)")
     p.add_argument("--monitor", action="store_true", help="turn cron ticks on for the process right after connecting")
     p.add_argument("--tag-name", action="append", default=[], metavar="NAME", help="spawn only: extra tag name (repeatable)")
     p.add_argument("--tag-value", action="append", default=[], metavar="VALUE",
                    help="spawn only: value for the --tag-name in the same position")
-    p.add_argument("--data", metavar="FILE", help="spawn only: use the file's contents as the spawn data (On-Boot=Data)")
+    p.add_argument("--data", metavar="FILE",
+                   help="spawn only: Lua the new process runs when it boots (the spawn data, with the tag "
+                        "On-Boot=Data unless you give an On-Boot tag); what it prints is shown at start")
     p.add_argument("--module", metavar="ID", help="spawn only: process module id (default: the aos-py module)")
     p.add_argument("--get-blueprints", nargs="?", const=".", metavar="DIR",
                    help="copy the shipped blueprints into DIR (default: the current folder) and exit")
@@ -78,7 +81,54 @@ def spawn_options(args: argparse.Namespace) -> dict:
         if not path.is_file():
             raise UsageError(f"--data file not found: {path}")
         opts["data"] = path.read_bytes()
+        if not any(name.lower() == "on-boot" for name, _ in opts["tags"]):
+            opts["tags"].append(("On-Boot", "Data"))   # the process evaluates its spawn data when it boots
     return opts
+
+
+def process_library() -> str:
+    """The aos process library version every process of this node runs (lua/process.lua)."""
+    from aos_py.repl.commands import library_version
+
+    return library_version() or AOS_PROCESS_VERSION
+
+
+def splash(address: str, data_dir: str) -> str:
+    """The start-up box: welcome line, client and process library versions, wallet, where the node keeps data."""
+    return render.box("AOS", [
+        "Welcome to AOS: Your operating system for AO, the decentralized open access supercomputer.",
+        f"Client Version: {__version__}",
+        f"Process Library: aos-{process_library()} (what every process on this node runs)",
+        f"Wallet Address: {address}",
+        "─" * 20,
+        "Network: Local (embedded aos-py node)",
+        f"Data: {data_dir}",
+        "Type .help for commands; Ctrl-D, Ctrl-C twice or .exit to leave.",
+    ])
+
+
+def engine_note(client) -> str | None:
+    """A note when $AOS_PY_LLAMA_ENGINE asks for an engine the node does not use: the node belongs to the
+    aos (or program) that opened the data directory first, and runs with that one's setting."""
+    wanted = os.environ.get("AOS_PY_LLAMA_ENGINE", "").strip()
+    if not wanted or getattr(client, "hosting", True):
+        return None
+    try:
+        engine = str(client.llama_engine())
+    except Exception:  # an older host without the call: nothing to compare
+        return None
+    if engine.lower() == wanted.lower():
+        return None
+    return (f"Note: AOS_PY_LLAMA_ENGINE={wanted} is not used: another aos already hosts the node of "
+            f"{client.data_dir}, and its processes use the {engine} engine (the setting of the aos that "
+            f"opened the node first). To use {wanted}, leave the other aos sessions of this data directory "
+            "and start again with the setting.")
+
+
+def show_engine_note(client) -> None:
+    note = engine_note(client)
+    if note:
+        print(render.colour(note, render.YELLOW), file=sys.stderr)
 
 
 def pick_process(rows: list[dict], name: str) -> dict:
@@ -95,27 +145,32 @@ def pick_process(rows: list[dict], name: str) -> dict:
         print(render.colour(f"Please type a number from 1 to {len(rows)}.", render.RED))
 
 
-def find_or_spawn(client, wallet, target: str, opts: dict, quiet: bool) -> str:
-    """The process id for a name or id: an id is used as is; a name is looked up, or spawned when missing."""
+SPAWN_ONLY = (("data", "--data"), ("cron", "--cron"), ("tag_name", "--tag-name"), ("module", "--module"))
+
+
+def find_or_spawn(client, wallet, target: str, opts: dict) -> tuple[str, bool]:
+    """The process id for a name or id, and whether it was spawned now: an id is used as is; a name is
+    looked up, or spawned when missing."""
     from aos_py.repl.spinner import Spinner
 
     if PROCESS_ID_RE.match(target):
-        return target
-    with Spinner("[Starting AOS...]", enabled=None if not quiet else False):
+        return target, False
+    with Spinner("[Starting AOS...]"):
         rows = client.find_processes(wallet.address, target)
     if rows:
-        return rows[0]["id"] if len(rows) == 1 else pick_process(rows, target)["id"]
-    with Spinner("[Spawning New Process...]", enabled=None if not quiet else False):
+        return (rows[0]["id"] if len(rows) == 1 else pick_process(rows, target)["id"]), False
+    with Spinner("[Spawning New Process...]"):
         # the client writes App-Name=aos and Name=<name> first, then these tags in order, then the
         # client version (aos-Version) as aos does
-        return client.spawn(wallet, name=target, module=opts["module"],
-                            tags=[*opts["tags"], ("aos-Version", __version__)], data=opts["data"], cron=opts["cron"])
+        return client.spawn(wallet, name=target, module=opts["module"], tags=opts["tags"], data=opts["data"],
+                            cron=opts["cron"]), True
 
 
-def read_piped_stdin() -> str | None:
+def read_piped_stdin() -> Iterable[str] | None:
+    """Piped input's lines, read as they come (so `tail -f log | aos` works); None on a terminal."""
     if sys.stdin is None or sys.stdin.isatty():
         return None
-    return sys.stdin.read()
+    return sys.stdin
 
 
 _ID_RE = re.compile(r"^-[A-Za-z0-9_-]{42}$")
@@ -203,38 +258,47 @@ def run(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args.data_dir)
     wallet_path = Path(args.wallet or os.environ.get("AOS_WALLET") or Path.home() / ".aos.json").expanduser()
     new_wallet = not wallet_path.exists()
-    with Spinner("[Starting AOS...]", enabled=False if scripted else None):
+    with Spinner("[Starting AOS...]"):   # long work shows on a terminal only (stderr), in every mode
         wallet = load_wallet(args.wallet)
         client = Client.open(data_dir)
     if new_wallet and wallet_path.exists():
         print(render.colour(f"Created a new wallet: {wallet_path}", render.GRAY), file=sys.stderr)
     try:
+        show_engine_note(client)
         if args.list:
             print(render.process_table(client.find_processes(wallet.address)))
             return 0
         if args.watch:
             return watch(client, wallet, args.watch, data_dir)
+        name = args.name or "default"
         try:
-            pid = find_or_spawn(client, wallet, args.name or "default", opts, quiet=scripted)
+            pid, spawned = find_or_spawn(client, wallet, name, opts)
         except Exception as exc:
             # say what failed (aos's generic "check your access points" text hid the cause)
-            print(render.colour(f"Could not find or spawn process '{args.name or 'default'}': {exc}", render.RED),
-                  file=sys.stderr)
+            print(render.colour(f"Could not find or spawn process '{name}': {exc}", render.RED), file=sys.stderr)
             return 1
-        return connect(client, wallet, pid, data_dir, args, piped, scripted)
+        unused = [flag for attr, flag in SPAWN_ONLY if getattr(args, attr)]
+        if unused and not spawned:
+            print(render.colour(f"Note: {', '.join(unused)} only apply when a process is spawned; "
+                                f"'{name}' already exists, so they were not used.", render.GRAY), file=sys.stderr)
+        boot = client.result(pid, pid) if spawned else None
+        return connect(client, wallet, pid, data_dir, args, piped, scripted, boot)
     finally:
         client.close()
 
 
-def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, piped: str | None,
-            scripted: bool) -> int:
+def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, piped: Iterable[str] | None,
+            scripted: bool, boot: dict | None = None) -> int:
     from aos_py.repl.commands import library_version
-    from aos_py.repl.session import Session, load_file
+    from aos_py.repl.session import Session, live_text, load_file
 
-    session = Session(client, wallet, pid, data_dir, spinner=None if not scripted else False)
+    session = Session(client, wallet, pid, data_dir)
     if not scripted:
-        session.write(render.splash(__version__, wallet.address, str(data_dir), datetime.date.today().year))
+        session.write(splash(wallet.address, str(data_dir)))
         session.write(f"Your AOS Process: {render.GREEN}{pid}{render.RESET}")
+    boot_text = live_text(boot) if boot else None
+    if boot_text:   # what the process printed when it booted (On-Boot), or its boot error
+        session.write(boot_text)
     if args.monitor:
         try:
             client.monitor(pid)
@@ -243,12 +307,17 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
     ok = True
     for f in args.load:
         ok = load_file(session, f) and ok
-    if args.run is not None or piped is not None:
+    if args.run is not None:
         session.dryrun = args.dry_run
-        code = args.run if args.run is not None else piped or ""
-        if not code.strip():
+        if not args.run.strip():
             return 0 if ok else 1
-        return 0 if session.evaluate(code) and ok else 1
+        session.blank_after_result = False    # --run prints the result and nothing after it
+        return 0 if session.evaluate(args.run) and ok else 1
+    if piped is not None:
+        session.dryrun = args.dry_run
+        errors = session.errors
+        run_lines(session, piped)
+        return 0 if ok and session.errors == errors else 1
     try:
         version = session.probe()
     except Exception as exc:
@@ -265,14 +334,56 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
     return Repl(session).run()
 
 
-def watch(client, wallet, pid: str, data_dir: Path) -> int:
-    """--watch: print everything a process prints (also after the node changes hands), until Ctrl-C."""
+def run_lines(session, lines: Iterable[str] | str) -> None:
+    """Piped input, read as typed at the prompt: dot-commands run, each complete Lua chunk is evaluated and
+    its result printed, and a chunk the Lua compiler finds unfinished continues onto the next line."""
+    from aos_py.repl.commands import EditorState, ExitShell, dispatch, editor_line
+    from aos_py.repl.syntax import is_incomplete
+
+    editor = EditorState()
+    chunk: list[str] = []
+    try:
+        for line in lines.splitlines() if isinstance(lines, str) else lines:
+            line = line.rstrip("\r\n")
+            if editor.active:
+                editor_line(session, line, editor)
+                continue
+            if not chunk:
+                if not line.strip():
+                    continue
+                if line.lstrip().startswith(".") and dispatch(session, line.strip(), editor):
+                    continue
+            chunk.append(line)
+            code = "\n".join(chunk)
+            if not is_incomplete(code):
+                chunk = []
+                session.evaluate(code)
+    except ExitShell:
+        return
+    if chunk:   # the input ended inside a chunk: evaluating it shows where
+        session.evaluate("\n".join(chunk))
+    if editor.active and editor.lines:
+        session.write(render.colour("ERROR: the input ended in .editor mode without .done; nothing sent.",
+                                    render.RED))
+
+
+def watch(client, wallet, target: str, data_dir: Path) -> int:
+    """--watch: print everything a process prints, its Evals' output included (also after the node changes
+    hands), until Ctrl-C. A name is one of your processes; an unknown process is an error, not a silent wait."""
     import threading
 
     from aos_py.repl.session import Session
 
+    pid: str | None = target
+    if not PROCESS_ID_RE.match(target):
+        rows = client.find_processes(wallet.address, target)
+        pid = rows[0]["id"] if rows else None
+    if pid is None or client.process_info(pid) is None:
+        print(render.colour(f"Process {target} does not exist on this node ({data_dir}).", render.RED),
+              file=sys.stderr)
+        return 1
     print(f"Watching: {pid}", flush=True)
-    session = Session(client, wallet, pid, data_dir, spinner=False)
+    session = Session(client, wallet, pid, data_dir, spinner=False, watch=True)
     session.start_live()
     try:
         threading.Event().wait()

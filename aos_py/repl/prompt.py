@@ -7,6 +7,7 @@ them above the input line and redraw what the user was typing, so nothing typed 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.filters import Condition
@@ -30,9 +31,10 @@ def _lexer():
 
 
 BACK_UP = "\x00editor-back-up\x00"
+EXIT_HINT = "(To exit, press Ctrl-C again or Ctrl-D, or type .exit)"
 
 
-def _key_bindings(editor: EditorState) -> KeyBindings:
+def _key_bindings(editor: EditorState, on_clear: Callable[[], None] = lambda: None) -> KeyBindings:
     kb = KeyBindings()
 
     @Condition
@@ -59,11 +61,13 @@ def _key_bindings(editor: EditorState) -> KeyBindings:
 
     @kb.add("c-c")
     def _interrupt(event) -> None:
+        """Ctrl-C clears the line; on an empty line the loop decides (hint, exit, or leave editor mode)."""
         buf = event.current_buffer
         if buf.text:
             buf.reset()
+            on_clear()
         else:
-            event.app.exit(exception=EOFError())
+            event.app.exit(exception=KeyboardInterrupt())
 
     return kb
 
@@ -75,6 +79,8 @@ class Repl:
         self.session = session
         self.editor = EditorState()
         self._default = ""
+        self._exit_armed = False   # Ctrl-C on an empty line said "press again to exit"
+        self._typed_prompt = ""    # the prompt the last line was typed at (echoed with it)
         self.completer = ProcessCompleter(self._fetch_keys, blueprint_names())
         self.history = ProcessHistory(history_path(session.data_dir, session.process_id))
         self.ptk: PromptSession = PromptSession(
@@ -82,11 +88,14 @@ class Repl:
             lexer=_lexer(),
             completer=self.completer,
             complete_while_typing=False,
-            key_bindings=_key_bindings(self.editor),
+            key_bindings=_key_bindings(self.editor, self._disarm),
             prompt_continuation=lambda width, line_no, soft: "... ".rjust(width),
             erase_when_done=True,
         )
         session.on_prompt_change = self._refresh
+
+    def _disarm(self) -> None:
+        self._exit_armed = False
 
     def _refresh(self) -> None:
         app = self.ptk.app
@@ -103,11 +112,15 @@ class Repl:
         return ANSI("" if self.editor.active else self.session.prompt_text())
 
     def read(self) -> str:
-        """One submitted input; EOFError on Ctrl-D / Ctrl-C on an empty line."""
+        """One submitted input; EOFError on Ctrl-D, KeyboardInterrupt on Ctrl-C on an empty line."""
         self.ptk.app.erase_when_done = not self.editor.active
         default, self._default = self._default, ""
+        colour = getattr(sys.stdout, "colour", True)
         with patch_stdout(raw=True):
+            # live output printed above the prompt keeps bytes that are not UTF-8 visible too
+            sys.stdout = render.DisplayStream(sys.stdout, colour=colour)
             text = self.ptk.prompt(self._message, default=default)
+        self._typed_prompt = "" if self.editor.active else self.session.prompt_text()
         if text == BACK_UP and self.editor.lines:
             self._default = self.editor.lines.pop()
             sys.stdout.write("\x1b[1A\x1b[2K\r")  # remove the re-opened line from the screen
@@ -121,16 +134,32 @@ class Repl:
             editor_line(s, text, self.editor)
             return
         if not text.strip():
+            s.write(self._typed_prompt)
             s.write()
             return
-        s.write(render.echo_input(text))
+        s.write(render.echo_input(text, self._typed_prompt))
         if text.lstrip().startswith(".") and dispatch(s, text.strip(), self.editor):
             return
         s.evaluate(text)
         self.completer.invalidate()
 
+    def interrupted(self) -> bool:
+        """Ctrl-C on an empty line: leaves editor mode; else says how to exit, and exits when pressed again.
+        Returns True when the shell should exit."""
+        s = self.session
+        if self.editor.active:
+            self.editor.lines = None
+            s.write(render.colour("Editor cancelled; nothing sent.", render.GRAY))
+            return False
+        if self._exit_armed:
+            return True
+        self._exit_armed = True
+        s.write(s.prompt_text())  # the erased prompt stays in the scrollback, as a terminal shows it
+        s.write(render.colour(EXIT_HINT, render.GRAY))
+        return False
+
     def run(self) -> int:
-        """Read-eval-print until .exit, Ctrl-D or Ctrl-C on an empty line; history is already saved per line."""
+        """Read-eval-print until .exit, Ctrl-D or Ctrl-C twice on an empty line; history is saved per line."""
         s = self.session
         s.start_live()
         try:
@@ -141,7 +170,11 @@ class Repl:
                     s.write("Exiting...")
                     return 0
                 except KeyboardInterrupt:
+                    if self.interrupted():
+                        s.write("Exiting...")
+                        return 0
                     continue
+                self._exit_armed = False
                 try:
                     self.handle(text)
                 except ExitShell:

@@ -31,45 +31,68 @@ def strip_ansi(text: str) -> str:
     return ANSI_RE.sub("", text)
 
 
-class PlainStream:
-    """A text stream that drops colour escapes: aos-py's output when it goes to a file, a pipe or a CI log
-    (or NO_COLOR is set), so scripts read the text a person sees, not escape codes."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    def __init__(self, stream) -> None:
+
+def _show_byte(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"
+
+
+def show_bytes(text: str) -> str:
+    """Text as the terminal shows it: bytes that are not UTF-8 (Lua strings may hold any bytes; they reach
+    Python as surrogate escapes) become visible `\\xFF` escapes instead of vanishing or breaking the output."""
+    return _SURROGATE.sub(_show_byte, text) if _SURROGATE.search(text) else text
+
+
+class DisplayStream:
+    """A text stream that never drops bytes (show_bytes) and, unless `colour`, drops colour escapes: aos-py's
+    output, and with colour=False its output to a file, a pipe or a CI log (or with NO_COLOR set), so
+    scripts read the text a person sees, not escape codes."""
+
+    def __init__(self, stream, colour: bool = False) -> None:
         self._stream = stream
+        self.colour = colour
 
     def write(self, text: str) -> int:
-        return self._stream.write(strip_ansi(text))
+        text = show_bytes(text)
+        return self._stream.write(text if self.colour else strip_ansi(text))
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
 
 
+PlainStream = DisplayStream
+
+
 def plain_streams_unless_terminal() -> None:
-    """Swap sys.stdout / sys.stderr for PlainStreams where they are not terminals, or NO_COLOR is set."""
+    """Swap sys.stdout / sys.stderr for DisplayStreams: colour kept only on a terminal without NO_COLOR."""
     import os
     import sys
 
     no_colour = bool(os.environ.get("NO_COLOR"))
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is None or isinstance(stream, PlainStream):
+        if stream is None or isinstance(stream, DisplayStream):
             continue
         try:
             tty = stream.isatty()
         except (AttributeError, ValueError):
             tty = False
-        if no_colour or not tty:
-            setattr(sys, name, PlainStream(stream))
+        setattr(sys, name, DisplayStream(stream, colour=tty and not no_colour))
 
 
 def colour(text: str, code: str) -> str:
     return f"{code}{text}{RESET}"
 
 
-def echo_input(code: str) -> str:
-    """The submitted input as aos echoes it: gray `> ` then the code in green, per line."""
-    return "\n".join(f"{GRAY}> {RESET}{GREEN}{line}{RESET}" for line in code.split("\n"))
+def echo_input(code: str, prompt: str | None = None) -> str:
+    """The submitted input, in green, after the prompt it was typed at (so a transcript keeps the process name
+    and Inbox count); continuation lines get `... ` as the prompt showed them. Without a prompt: gray `> `."""
+    first = prompt if prompt is not None else f"{GRAY}> {RESET}"
+    cont = "... ".rjust(len(strip_ansi(first))) if prompt is not None else first
+    lines = code.split("\n")
+    return "\n".join(f"{cont if i else first}{GREEN}{line}{RESET}" for i, line in enumerate(lines))
 
 
 def output_text(result: dict) -> str | None:
@@ -81,9 +104,9 @@ def output_text(result: dict) -> str | None:
             data = data["output"]
         if data is None:
             return "" if "prompt" in out else None
-        return data if isinstance(data, str) else str(data)
+        return show_bytes(data if isinstance(data, str) else str(data))
     if isinstance(out, str):
-        return out
+        return show_bytes(out)
     return None
 
 
@@ -111,14 +134,36 @@ def parse_error(message: str) -> tuple[str, int | None, str | None]:
     """(clean message, line, file) of a Lua error.
 
     The last position in user code wins: `[string "aos"]:N:` (the submitted chunk, file None) or
-    `path/file.lua:N:` (a module loaded by .load under its own name). Library positions are dropped.
+    `path/file.lua:N:` (a module loaded by .load under its own name). Positions inside the process library
+    (`[string ".handlers"]:723:`, `[string ".eval"]:47:`, ...) are dropped from the message.
     """
     plain = strip_ansi(message).strip()
     matches = list(_LOCATION.finditer(plain))
     if not matches:
         return _CHUNK_PREFIX.sub("", plain).strip(), None, None
     last = matches[-1]
-    return plain[last.end():].strip(), int(last.group(2)), last.group(1)
+    return _CHUNK_PREFIX.sub("", plain[last.end():]).strip(), int(last.group(2)), last.group(1)
+
+
+# aos 2.0.4 builds the Error text by concatenation, so an error value that is not a string (`error({code = 1})`)
+# fails the whole call at this position of its .process module (process-api §6.3), as it does here.
+_NOT_A_STRING = re.compile(r'\[string "\.process"\]:\d+: attempt to concatenate an? (\w+) value \(local \'result\'\)')
+
+
+def _error_note(message: str) -> str | None:
+    """A line of explanation for errors whose text alone misleads (none for ordinary errors)."""
+    m = _NOT_A_STRING.search(strip_ansi(message))
+    if m:
+        return (f"(the error value was a {m.group(1)}, not a string: aos can only report string errors, "
+                "e.g. error(\"text\") or error(tostring(value)))")
+    return None
+
+
+def _user_line(code: str) -> int | None:
+    """The line of a submission that has exactly one non-blank line (where an error without a position in the
+    user's code must have come from), else None."""
+    filled = [n for n, text in enumerate(code.split("\n"), 1) if text.strip()]
+    return filled[0] if len(filled) == 1 else None
 
 
 def source_frame(lines: list[str], line: int, context: int = 1) -> str:
@@ -135,30 +180,41 @@ def source_frame(lines: list[str], line: int, context: int = 1) -> str:
 def format_error(error: str, code: str, origin=None, base: Path | None = None) -> str:
     """An Eval error as aos shows it: print log, bold message, `in <file>`, a source frame and the footer.
 
-    `origin(line) -> (path, local_line) | None` maps bundle lines back to files (for .load); an error that
-    names a module file is looked up under `base` (the loaded project's folder, else the current one).
+    Every error gets this frame. One without a position in the user's code (raised inside the process library,
+    a memory error, an error value that is not a string) names no line: a one-line submission is framed at
+    that line (as aos does), a longer one gets no frame. `origin(line) -> (path, local_line) | None` maps
+    bundle lines back to files (for .load); an error that names a module file is looked up under `base` (the
+    loaded project's folder, else the current one).
     """
     log, message = split_error(error)
     text, line, file = parse_error(message)
     parts = [log] if log else []
+    parts.append(f"{BOLD}{text or UNKNOWN_ERROR}{RESET}")
+    note = _error_note(message)
+    if note:
+        parts.append(colour(note, DIM))
     if line is None:
-        parts.append(colour(strip_ansi(message).strip() or UNKNOWN_ERROR, RED))
-        return "\n".join(parts)
-    parts.append(f"{BOLD}{text}{RESET}")
-    src_lines = code.split("\n")
-    where = (Path(base or Path.cwd()) / file, line) if file else (origin(line) if origin else None)
-    if where:
-        path, local = where
-        parts.append(colour(f"in {_display_path(path)}", DIM))
-        try:
-            src_lines = Path(path).read_text(encoding="utf-8").split("\n")
-        except OSError:
-            src_lines = []
-        line = local
-    if 1 <= line <= len(src_lines):
-        parts.append(source_frame(src_lines, line))
+        line = _user_line(code)
+    if line is not None:
+        src_lines = code.split("\n")
+        where = (Path(base or Path.cwd()) / file, line) if file else (origin(line) if origin else None)
+        if where:
+            path, local = where
+            parts.append(colour(f"in {_display_path(path)}", DIM))
+            src_lines = _read_lines(Path(path))
+            line = local
+        if 1 <= line <= len(src_lines):
+            parts.append(source_frame(src_lines, line))
     parts.append(colour(ERROR_FOOTER, DIM))
-    return "\n".join(parts)
+    return show_bytes("\n".join(parts))
+
+
+def _read_lines(path: Path) -> list[str]:
+    """A source file's lines for a frame; any bytes (a Latin-1 file, say) are kept, not refused."""
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+    except OSError:
+        return []
 
 
 def _display_path(path: Path | str) -> str:
@@ -196,7 +252,7 @@ def splash(version: str, address: str, data_dir: str, year: int) -> str:
         "─" * 20,
         "Network: Local (embedded aos-py node)",
         f"Data: {data_dir}",
-        "Type .help for commands; Ctrl-D or .exit to leave.",
+        "Type .help for commands; .exit, Ctrl-D or Ctrl-C twice to leave.",
     ])
 
 
@@ -204,14 +260,15 @@ HELP_LINES = [
     ".help                    show this help",
     ".load <file.lua>         bundle a Lua file and its local requires into one Eval",
     ".load-blueprint <name>   load a blueprint (apm, token, chat, chatroom, voting, staking, arena)",
-    ".editor                  multi-line mode: .done sends, .cancel drops, .delete, .print",
+    ".editor                  multi-line mode: .done sends, .cancel drops, .delete, .print shows it",
     ".dryrun                  toggle dry-run mode: evaluate without saving state",
     ".monitor / .unmonitor    start / stop cron ticks for this process",
     ".live / .pause           resume / pause live messages",
     ".pad                     edit Lua in $EDITOR and evaluate it on save",
     ".faucet [amount]         get wAR from the local token (default 1 wAR) to pay the Llama Herder",
     ".update                  check the process library version",
-    ".exit                    leave (Ctrl-D works too; Ctrl-C clears the line)",
+    ".exit                    leave (Ctrl-D works too)",
+    "Ctrl-C                   clear the line; twice on an empty line: leave (in .editor: cancel)",
     "",
     "An unfinished Lua chunk continues on the next line; Tab completes names from the process.",
     "Docs: https://cookbook_ao.g8way.io",

@@ -6,8 +6,10 @@ the dot-commands in commands.py. All network work goes through aos_py.client.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,6 +21,9 @@ DEFAULT_PROMPT = "aos> "
 WAIT_SLICE = 30.0
 WATCH_SECONDS = 1.0
 SEEN_LIMIT = 10_000
+CATCH_UP_PAGE = 100
+HINT_AFTER = 1.0
+_LLAMA_RE = re.compile(r"\bLlama\s*\.\s*load\b|require\s*\(?\s*[\"']llama[\"']")
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -29,8 +34,10 @@ class Session:
     """A wallet talking to one process through a Client: eval, dry-run, printing and live messages."""
 
     def __init__(self, client: Any, wallet: Any, process_id: str, data_dir: Path,
-                 out: TextIO | None = None, spinner: bool | None = None) -> None:
+                 out: TextIO | None = None, spinner: bool | None = None, watch: bool = False) -> None:
         self.client = client
+        self.watch = watch                # --watch: show everything the process prints, Evals included
+        self.blank_after_result = True    # a blank line after each result, as at the prompt (not for --run)
         self.wallet = wallet
         self.process_id = process_id
         self.data_dir = data_dir
@@ -50,6 +57,8 @@ class Session:
         self._stop_watch = threading.Event()
         self._seen: dict[str, None] = {}
         self._cursor: int | None = None
+        self._saved_cursor: int | None = None
+        self.errors = 0                   # failed evaluations and dot-command ERROR lines (scripts' exit status)
         self.on_prompt_change: Callable[[], None] | None = None
 
     # ---- output -------------------------------------------------------------------------------------------
@@ -57,6 +66,8 @@ class Session:
     def write(self, text: str = "") -> None:
         """Print a line; resolves sys.stdout at call time so prompt_toolkit's patch_stdout can route it."""
         stream = self.out or sys.stdout
+        if "ERROR" in text[:16] and render.strip_ansi(text).startswith("ERROR"):
+            self.errors += 1
         Spinner.clear_current()
         with self._lock:
             stream.write(text + "\n")
@@ -85,6 +96,8 @@ class Session:
             mid = self.client.send(self.wallet, self.process_id, data=code, tags=eval_tags)
             self._sent.add(mid)
             spin.update(f"[Computing {mid}...]")
+            if _LLAMA_RE.search(code):
+                spin.status = _llama_hint(mid, time.monotonic())
             while True:
                 try:
                     return self.client.wait_result(self.process_id, mid, timeout=WAIT_SLICE)
@@ -95,6 +108,7 @@ class Session:
                 except Exception as exc:
                     if not _is_timeout(exc):
                         raise
+                    spin.status = None
                     spin.update(f"[Computing {mid}... still running, Ctrl-C stops waiting]")
 
     def evaluate(self, code: str, origin: Callable[[int], tuple[Path, int] | None] | None = None,
@@ -108,13 +122,18 @@ class Session:
             try:
                 result = self.run_eval(code)
             except KeyboardInterrupt:
+                self.errors += 1
                 self.write(render.colour("Stopped waiting; the result will show in the live feed.", render.GRAY))
                 return False
             except Exception as exc:  # a client error: say what failed, keep the shell alive
+                self.errors += 1
                 self.write(render.colour(f"Error: {exc}", render.RED))
                 self.write()
                 return False
-            return self.show_result(result, code, origin, base)
+            ok = self.show_result(result, code, origin, base)
+            if not ok:
+                self.errors += 1
+            return ok
         finally:
             self._end_evaluation()
 
@@ -143,14 +162,16 @@ class Session:
         if error:
             text = error if isinstance(error, str) else str(error)
             self.write(render.format_error(text, code, origin, base))
-            self.write()
+            if self.blank_after_result:
+                self.write()
             return False
         text = render.output_text(result)
         if text is None:
             self.write(render.colour(render.UNKNOWN_ERROR, render.RED))
         elif text:
             self.write(text)
-        self.write()
+        if self.blank_after_result:
+            self.write()
         return True
 
     def probe(self) -> str | None:
@@ -167,10 +188,16 @@ class Session:
         return self.data_dir / "cursors" / f"{self.process_id}.txt"
 
     def start_live(self) -> None:
-        """Subscribe to the process; first show what it printed since this shell last left (as aos's cursor does)."""
+        """Subscribe to the process; first show what it printed since this shell last left (as aos's cursor does).
+
+        Our own Evals (from any earlier session or `--run` of this wallet) are not shown again: their results
+        were printed when they ran. A watcher starts at the process's newest result and keeps no cursor."""
         if self._unsubscribe is None:
             try:
+                if self.watch:
+                    raise ValueError("a watcher starts now")
                 self._cursor = int(self.cursor_path().read_text().strip())
+                self._saved_cursor = self._cursor
             except (OSError, ValueError):
                 self._cursor = self._latest_cursor()
             self._unsubscribe = self.client.subscribe(self.process_id, self.on_message)
@@ -178,6 +205,7 @@ class Session:
                 self.catch_up()
             except Exception:
                 pass
+            self.save_cursor()
             self._stop_watch = threading.Event()
             threading.Thread(target=self._watch_node, name="aos-node-watch", daemon=True).start()
 
@@ -188,39 +216,54 @@ class Session:
             return None
         return rows[0]["cursor"] if rows else None
 
+    def save_cursor(self, cursor: int | None = None) -> None:
+        """Remember how far this shell has shown the process's output (read back by the next start)."""
+        cursor = self._cursor if cursor is None else cursor
+        if self.watch or cursor is None or cursor == self._saved_cursor:
+            return
+        try:
+            self.cursor_path().parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cursor_path().with_suffix(".tmp")
+            tmp.write_text(str(cursor))
+            tmp.replace(self.cursor_path())
+            self._saved_cursor = cursor
+        except OSError:
+            pass
+
     def stop_live(self) -> None:
         if self._unsubscribe is not None:
             self._stop_watch.set()
-            latest = self._latest_cursor()
-            if latest is not None:
-                try:
-                    self.cursor_path().parent.mkdir(parents=True, exist_ok=True)
-                    self.cursor_path().write_text(str(latest))
-                except OSError:
-                    pass
+            self.save_cursor(self._latest_cursor())
             try:
                 self._unsubscribe()
             finally:
                 self._unsubscribe = None
 
     def _watch_node(self) -> None:
-        """When another aos hosts the node and exits, a cheap call every second makes this client reconnect
-        (or host the node itself), which also re-subscribes the live feed."""
+        """Every second: catch up with the process's results (when another aos hosts the node and exits, this
+        call makes the client reconnect or host the node itself, which also re-subscribes the live feed), and
+        save the cursor, so that after a crash the next start does not show this session's output again."""
         while not self._stop_watch.wait(WATCH_SECONDS):
-            if getattr(self.client, "hosting", True):
-                continue
             try:
                 self.catch_up()
+                self.save_cursor()
             except Exception:  # the next tick tries again; the shell reports real failures on use
                 pass
 
     def catch_up(self) -> None:
-        """Show results computed while no subscription could see them (the node was changing hands)."""
-        rows = self.client.results(self.process_id, after=self._cursor, limit=100)
-        for row in rows:
-            self._cursor = row["cursor"]
-            self.on_message({"process": self.process_id, "id": row["id"], "from": None, "action": None,
-                             "result": row["result"]})
+        """Show results the subscription has not shown (computed while this shell was away, or while the node
+        was changing hands); rows it already showed are skipped by id."""
+        for _ in range(20):
+            try:
+                rows = self.client.feed(self.process_id, after=self._cursor, limit=CATCH_UP_PAGE)
+            except AttributeError:   # a client without feed(): no sender, so our own Evals cannot be told apart
+                rows = self.client.results(self.process_id, after=self._cursor, limit=CATCH_UP_PAGE)
+            for row in rows:
+                self._cursor = row["cursor"]
+                self.on_message({"process": self.process_id, "id": row["id"], "from": row.get("from"),
+                                 "action": row.get("action"), "result": row["result"]})
+            if len(rows) < CATCH_UP_PAGE:
+                return
 
     def pause(self) -> None:
         self.live = False
@@ -235,7 +278,9 @@ class Session:
         return held
 
     def is_own(self, event: dict) -> bool:
-        """Our own Evals are printed by evaluate(); the live feed shows everything else."""
+        """Our own Evals are printed by evaluate(); the live feed shows everything else (a watcher: everything)."""
+        if self.watch:
+            return False
         if event.get("id") in self._abandoned:
             return False
         if event.get("id") in self._sent:
@@ -259,6 +304,8 @@ class Session:
             self._abandoned.discard(event.get("id"))
             error = result.get("Error")
             text = render.strip_ansi(str(error)) if error else render.output_text(result)
+        elif self.watch and event.get("action") == "Eval":
+            text = eval_text(result)
         else:
             text = live_text(result)
         with self._lock:
@@ -295,6 +342,42 @@ def live_text(result: dict) -> str | None:
         if not any(text.startswith(p) or p in text for p in parts):
             parts.append(text)
     return "\n".join(parts) if parts else None
+
+
+def eval_text(result: dict) -> str | None:
+    """What a watcher prints for an Eval run in the process: what it printed and returned, or its error."""
+    error = result.get("Error")
+    if error:
+        return render.strip_ansi(error if isinstance(error, str) else str(error)).strip() or None
+    return render.output_text(result) or None
+
+
+def _llama_hint(mid: str, start: float) -> Callable[[], str | None]:
+    """Spinner text for an Eval that loads a model: say what takes the time (the first use of the wasm engine
+    compiles it, then the model is read into memory)."""
+    compiled: list[bool] = []
+
+    def status() -> str | None:
+        if time.monotonic() - start < HINT_AFTER:
+            return None
+        if not compiled:
+            compiled.append(_wasm_engine_compiled())
+        seconds = int(time.monotonic() - start)
+        if not compiled[0]:
+            return (f"[Computing {mid}: compiling the wasm inference engine (first use only), "
+                    f"then loading the model... {seconds} s]")
+        return f"[Computing {mid}: loading the model (big models take several seconds)... {seconds} s]"
+    return status
+
+
+def _wasm_engine_compiled() -> bool:
+    """Whether the wasm inference engine has been compiled before (its machine code is cached on disk)."""
+    try:
+        from aos_py.inference.wasm_engine import cache_dir
+
+        return any((cache_dir() / "wasm").glob("llama-*.cwasm"))
+    except Exception:  # no wasm engine here: nothing to compile
+        return True
 
 
 def load_file(session: Session, path: str, cwd: Path | None = None) -> bool:

@@ -58,8 +58,11 @@ def _error(text: str) -> int:
 
 def _open(args: argparse.Namespace):
     from aos_py.client import Client
+    from aos_py.repl.main import show_engine_note
 
-    return Client.open(_data_dir(args.data_dir))
+    client = Client.open(_data_dir(args.data_dir))
+    show_engine_note(client)
+    return client
 
 
 # -- aos model ----------------------------------------------------------------------------------------
@@ -99,7 +102,8 @@ def model_command(argv: list[str]) -> int:
                 tags += [("Content-Type", "application/gguf"), ("Name", file.name)]
                 return client.add_data(file, tags=tags)
 
-            with Spinner(f"[Importing {path.name}...]"):
+            with Spinner(f"[Importing {path.name} into the data store...]",
+                         status=import_progress(path, _data_dir(args.data_dir) / "blobs")):
                 info = import_model(path, store)
             print(info.id)
             print(render.colour(info.line(), render.GRAY), file=sys.stderr)
@@ -108,6 +112,39 @@ def model_command(argv: list[str]) -> int:
         return 0
     finally:
         client.close()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def import_progress(path: Path, blob_dir: Path):
+    """Spinner text for `aos model add`: bytes copied into the node's store so far (the node writes the copy
+    to blobs/.incoming-*, whichever aos hosts it)."""
+    import time
+
+    total = max(1, path.stat().st_size)
+    started = time.time() - 1
+
+    def status() -> str:
+        done = 0
+        for f in blob_dir.glob(".incoming-*"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            if st.st_mtime >= started:
+                done = max(done, st.st_size)
+        if not done:
+            return f"[Importing {path.name} ({_size(total)}) into the data store...]"
+        pct = min(100, done * 100 // total)
+        saving = ", saving" if pct == 100 else ""
+        return f"[Importing {path.name}: {_size(min(done, total))} of {_size(total)} ({pct}%{saving})...]"
+    return status
 
 
 # -- aos faucet ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 --[[
-  staking blueprint: stake tokens held in Balances (load the token blueprint first), unstake after a delay.
+  staking blueprint: stake tokens held in Balances (from the token blueprint), unstake after a delay.
 
   Stake (Quantity, Unstake-Delay in blocks) moves Quantity from Balances into Stakers; Unstake (Quantity) queues
   it in Unstaking until the block height reaches the staker's unstake_at; a finalization handler that runs on
@@ -8,7 +8,11 @@
 local bint = require('.bint')(256)
 local json = require('json')
 
-assert(Balances, "staking needs Balances: load the token blueprint first (.load-blueprint token)")
+-- As in aos, it loads without the token blueprint and fails only when used; a note says what is missing.
+local NEEDS_BALANCES = "staking needs Balances: load the token blueprint (.load-blueprint token)"
+if Balances == nil then
+  print("Note: " .. NEEDS_BALANCES .. " before staking.")
+end
 Stakers = Stakers or {}
 Unstaking = Unstaking or {}
 DefaultUnstakeDelay = DefaultUnstakeDelay or 1000
@@ -28,6 +32,7 @@ Handlers.stake = function(msg)
   local qty = quantityOf(msg)
   -- aos normalises tag names, so an "UnstakeDelay" tag arrives as Unstakedelay
   local delay = tonumber(msg["Unstake-Delay"] or msg.Unstakedelay or msg.UnstakeDelay) or DefaultUnstakeDelay
+  assert(Balances, NEEDS_BALANCES)
   local balance = bint(Balances[msg.From] or "0")
   assert(qty <= balance, "Insufficient balance to stake")
   Balances[msg.From] = tostring(balance - qty)
@@ -57,6 +62,7 @@ local function finalize(msg)
   local now = height(msg)
   for address, info in pairs(Unstaking) do
     if now >= info.release_at then
+      assert(Balances, NEEDS_BALANCES)
       Balances[address] = tostring(bint(Balances[address] or "0") + bint(info.amount))
       Unstaking[address] = nil
     end

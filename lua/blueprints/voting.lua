@@ -1,5 +1,5 @@
 --[[
-  voting blueprint: votes weighted by staked amount (load token and staking first).
+  voting blueprint: votes weighted by staked amount (from the staking blueprint, which uses token).
 
   Vote with tags Proposal (what is voted on), Side ("yay" or "nay") and Deadline (blocks from now, used when
   the proposal is first voted on). A finalization handler closes every proposal whose deadline has passed and
@@ -8,7 +8,12 @@
 local bint = require('.bint')(256)
 local json = require('json')
 
-assert(Stakers, "voting needs staking: run .load-blueprint token and .load-blueprint staking first")
+-- As in aos, it loads without staking and fails only when used; a note says what is missing.
+local NEEDS_STAKERS = "voting needs Stakers: load the token and staking blueprints (.load-blueprint token, "
+  .. ".load-blueprint staking)"
+if Stakers == nil then
+  print("Note: " .. NEEDS_STAKERS .. " before voting.")
+end
 Votes = Votes or {}
 Results = Results or {}
 DefaultVoteDeadline = DefaultVoteDeadline or 100
@@ -18,6 +23,7 @@ local function height(msg)
 end
 
 Handlers.vote = function(msg)
+  assert(Stakers, NEEDS_STAKERS)
   local staker = Stakers[msg.From]
   assert(staker and bint(staker.amount) > bint(0), "No staked tokens to vote with")
   local proposal = msg.Proposal
