@@ -15,10 +15,13 @@ venv: $(VENV)/.installed
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-$(VENV)/.installed: pyproject.toml setup.py
+$(VENV)/.llama-portable:
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(VPY) -m pip install -q --no-cache-dir 'llama-cpp-python>=0.3'
+	touch $@
+
+$(VENV)/.installed: pyproject.toml setup.py $(VENV)/.llama-portable
 	$(VPY) -m pip install -q -e '.[dev,native]'
 	touch $@
 

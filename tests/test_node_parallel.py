@@ -69,12 +69,11 @@ def test_messages_of_a_busy_process_keep_their_order_and_replay_the_same(tmp_pat
     c = Client.open(tmp_path / "node", services=False)
     pid = c.spawn(ALICE, name="ordered")
     data(c.eval(ALICE, pid, 'Seen = {} Handlers.add("note", "Note", function(m) table.insert(Seen, m.Data) end)'))
-    slow = threading.Thread(target=lambda: c.eval(ALICE, pid, "local x = 0 for i = 1, 2000000 do x = x + i end "
-                                                              "table.insert(Seen, 'eval') return x"))
-    slow.start()
+    # the slow Eval is scheduled first (send returns once it has its slot), the notes after it
+    c.send(ALICE, pid, data="local x = 0 for i = 1, 2000000 do x = x + i end table.insert(Seen, 'eval') return x",
+           tags=[("Action", "Eval")])
     for i in range(20):
         c.send(ALICE, pid, data=str(i), tags=[("Action", "Note")])
-    slow.join()
     deadline = time.monotonic() + 20
     while data(c.eval(ALICE, pid, "return #Seen")) != "21" and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -86,5 +85,22 @@ def test_messages_of_a_busy_process_keep_their_order_and_replay_the_same(tmp_pat
     try:
         assert c.node.cu.runtime(pid).state_dump() == live_dump     # the log replays to the same state
         assert data(c.eval(ALICE, pid, "return table.concat(Seen, ',')")) == order
+    finally:
+        c.close()
+
+
+def test_recently_used_processes_are_rebuilt_in_the_background_after_a_start(tmp_path):
+    c = Client.open(tmp_path / "node", services=False)
+    pids = [c.spawn(ALICE, name=f"p{i}") for i in range(3)]
+    for pid in pids:
+        data(c.eval(ALICE, pid, "X = 1"))
+    c.close()
+    c = Client.open(tmp_path / "node", services=False)
+    try:
+        deadline = time.monotonic() + 10
+        while not all(c.node.cu.is_live(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert all(c.node.cu.is_live(p) for p in pids)       # nobody has sent them anything yet
+        assert data(c.eval(ALICE, pids[0], "return X")) == "1"
     finally:
         c.close()

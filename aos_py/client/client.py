@@ -3,7 +3,10 @@
 Items are built and signed here with the caller's wallet, then posted; the node
 answers once they are durably scheduled. Against the embedded node, the first
 OS process to open a data directory hosts the node; the others share it over
-<data_dir>/node.sock, and one of them takes over if the host goes away.
+<data_dir>/node.sock, and one of them takes over if the host goes away. With
+MU_URL and CU_URL set (or through Client.remote), the node is reached over the
+AO legacy HTTP protocols instead: `aos serve` on another port or machine, or a
+legacy AO network (http_backend.py).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class _Sub:
 class Client:
     """A connection to a node; see Client.open."""
 
-    def __init__(self, data_dir: Path, node_kwargs: dict | None = None) -> None:
+    def __init__(self, data_dir: Path, node_kwargs: dict | None = None, remote=None) -> None:
         self.data_dir = data_dir
         self._node_kwargs = node_kwargs or {}
         self._host: Host | None = None
@@ -53,7 +56,11 @@ class Client:
         self._lock = threading.RLock()
         self._subs: list[_Sub] = []
         self._closed = False
-        self._attach()
+        self._remote = remote      # an HttpBackend when this client drives a node over HTTP
+        if remote is not None:
+            self._backend = remote
+        else:
+            self._attach()
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None, **node_kwargs) -> Client:
@@ -62,8 +69,28 @@ class Client:
         A hosted node runs its services (APM registry, wAR, Llama Herder and workers) unless services=False."""
         d = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
         d.mkdir(parents=True, exist_ok=True)
+        from aos_py.client.http_backend import Endpoints, HttpBackend
+
+        endpoints = Endpoints.from_env()
+        if endpoints is not None:   # MU_URL and CU_URL set, as aos reads them: drive that node over HTTP
+            return cls(d, remote=HttpBackend(endpoints))
         node_kwargs.setdefault("services", True)
         return cls(d, node_kwargs)
+
+    @classmethod
+    def remote(cls, mu_url: str, cu_url: str | None = None, gateway_url: str | None = None, *,
+               graphql_url: str | None = None, scheduler: str | None = None, module: str | None = None,
+               authority: str | None = None, data_dir: str | Path | None = None) -> Client:
+        """A client of a node reached over HTTP (`aos serve`, or a legacy AO network's MU, CU and gateway).
+
+        `data_dir` only holds this machine's shell state (live-feed cursors); no node is opened there."""
+        from aos_py.client.http_backend import Endpoints, HttpBackend
+
+        gateway = (gateway_url or mu_url).rstrip("/")
+        ep = Endpoints(mu_url.rstrip("/"), (cu_url or mu_url).rstrip("/"), gateway,
+                       graphql_url or gateway + "/graphql", scheduler, module, authority)
+        d = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        return cls(d, remote=HttpBackend(ep))
 
     # -- connection management -------------------------------------------------
 
@@ -102,13 +129,18 @@ class Client:
             try:
                 return backend.call(method, *args, **kwargs)
             except NodeUnavailable:
-                if attempt == 2:
+                if attempt == 2 or self._remote is not None:
                     raise
                 with self._lock:
                     if self._backend is backend:
                         backend.close()
                         self._attach()
         raise AssertionError("unreachable")
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether this client drives a node over HTTP (MU_URL / CU_URL) instead of this machine's node."""
+        return self._remote is not None
 
     @property
     def hosting(self) -> bool:
@@ -148,6 +180,8 @@ class Client:
     def _build(self, w: Wallet, **kw) -> bytes:
         if not isinstance(w, Wallet):
             raise RejectedError(f"expected a Wallet, got {type(w).__name__}")
+        if self._remote is not None:
+            self._remote.wallet = w     # signs this client's monitor items
         try:
             return ans104.build(w, **kw).raw
         except ANS104Error as exc:
@@ -173,8 +207,9 @@ class Client:
         if not data:
             all_tags.append(("Content-Type", "text/plain"))
             data = " "
+        scheduler = self._remote.scheduler if self._remote is not None else node
         all_tags += [("SDK", SDK), ("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Process"),
-                     ("Module", module or self.default_module()), ("Scheduler", node),
+                     ("Module", module or self.default_module()), ("Scheduler", scheduler),
                      ("Timestamp", str(int(time.time() * 1000)))]
         pid = self.submit(self._build(w, tags=all_tags, data=data))
         self.wait_result(pid, pid, timeout)

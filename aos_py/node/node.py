@@ -56,6 +56,10 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in a result")
 
 ROUND_MAX_MESSAGES = 4000
+WARM_RECENT = 16              # processes rebuilt in the background when the node starts (the most recent)
+# message fields an assignment's Exclude cannot remove (the slot and who sent it)
+_KEPT_ON_EXCLUDE = {"Id", "Owner", "From", "Target", "Tags", "Epoch", "Nonce", "Timestamp", "Block-Height",
+                    "Hash-Chain", "Cron", "Read-Only", "Module", "Exclude"}
 RESULTS_KEPT = 20000          # recent results answered from memory (older ones from the store)
 ROUND_MAX_SECONDS = 0.05      # a round ends this soon when new items are waiting to be acknowledged
 ROUND_MAX_LATENCY = 0.25      # and in any case this soon, so subscribers see results promptly
@@ -80,10 +84,10 @@ class _Entry:
 class _Post:
     """An item waiting for the next round to schedule and commit it."""
 
-    __slots__ = ("item", "kind", "done", "error", "target")
+    __slots__ = ("item", "kind", "done", "error", "target", "exclude")
 
-    def __init__(self, item: DataItem, kind: str, target: str | None = None) -> None:
-        self.item, self.kind, self.target = item, kind, target
+    def __init__(self, item: DataItem, kind: str, target: str | None = None, exclude: tuple = ()) -> None:
+        self.item, self.kind, self.target, self.exclude = item, kind, target, tuple(exclude)
         self.done = threading.Event()
         self.error: Exception | None = None
 
@@ -182,6 +186,8 @@ class Node(NodeReads):
                 services.ensure()
             except Exception as exc:  # noqa: BLE001 - the node still works; the shell says what is missing
                 log.warning("node services incomplete: %s", exc)
+        # after a restart: rebuild the processes used most recently in the background, before anyone asks
+        self.warm([pid for pid in self.store.recent_processes(WARM_RECENT) if not self.cu.is_live(pid)])
 
     def close(self) -> None:
         with self._cv:
@@ -298,6 +304,18 @@ class Node(NodeReads):
         if post.error is not None:
             raise post.error
         return post.item.id
+
+    def assign(self, process: str, message_id: str, exclude: list[str] | tuple = (), timeout: float = 60.0) -> str:
+        """Schedule a message this node already holds onto `process` too (an SU assignment); returns its id.
+
+        The process sees the original message (its Target is still the original one, so aos handles it
+        only if it was made assignable); `exclude` names message fields left out (e.g. Data)."""
+        if self.proc(process) is None:
+            raise NotFound(f"no process {process} on this node")
+        raw = self.gateway.raw(message_id)
+        if raw is None:
+            raise NotFound(f"no message {message_id} on this node")
+        return self._post(_Post(parse(raw), "assign", process, exclude), timeout)
 
     def post_internal(self, item: DataItem, target: str) -> str:
         """Schedule a node-signed item (cron ticks) through the same durable path."""
@@ -428,14 +446,23 @@ class Node(NodeReads):
         if (target, item.id) in rnd.ids or self.store.query(
                 "SELECT 1 FROM log WHERE id=? AND pid=?", (item.id, target)):
             return   # idempotent: this item is already in the process's log
-        self._schedule(rnd, item, target, item.id, "message", cron=post.kind == "internal")
+        self._schedule(rnd, item, target, item.id, "message", cron=post.kind == "internal",
+                       store_item=post.kind != "assign", exclude=post.exclude)
 
     def _schedule(self, rnd: _Round, item: DataItem, pid: str, root: str, kind: str, *, cron: bool = False,
-                  store_item: bool = True) -> _Entry:
+                  store_item: bool = True, exclude: tuple = ()) -> _Entry:
         p = self._procs[pid] if pid in self._procs else self.proc(pid)
         slot: Slot = self.su.assign(pid, item.id)
         msg = item_message(item, pid, slot, p["module"], cron=cron, authorities=self._authorities(p))
-        entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), item.data, root, True)
+        data = item.data
+        if exclude:    # an assignment that leaves fields out: they are not in the log either
+            for name in exclude:
+                if name == "Data":
+                    data = b""
+                elif name not in _KEPT_ON_EXCLUDE:
+                    msg.pop(name, None)
+            msg["Exclude"] = list(exclude)
+        entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), data, root, True)
         rnd.new.append(entry)
         rnd.ids.add((pid, item.id))
         if store_item:

@@ -23,6 +23,11 @@ class NodeReads:
         rows = self.store.query("SELECT result FROM log WHERE pid=? AND id=? AND status!=0", (process, message_id))
         return json.loads(rows[0][0]) if rows else None
 
+    def cached_result(self, process: str, message_id: str) -> dict | None:
+        """A recent result from memory only (never touches the store: safe on an event loop)."""
+        with self._cv:
+            return self._results.get(message_id + process)
+
     def wait_result(self, process: str, message_id: str, timeout: float = 30.0) -> dict:
         start = time.monotonic()
         deadline = start + timeout

@@ -250,6 +250,16 @@ class Store:
             out[pid] = (nonce, ts, chain, mid)
         return out
 
+    def recent_processes(self, limit: int) -> list[str]:
+        """The processes with the most recent messages in the log (newest first), at most `limit`."""
+        rows = self.query("SELECT pid FROM log ORDER BY seq DESC LIMIT 5000")
+        seen: dict[str, None] = {}
+        for (pid,) in rows:
+            seen.setdefault(pid, None)
+            if len(seen) >= limit:
+                break
+        return list(seen)
+
     def pending(self) -> list[tuple]:
         """Scheduled but not yet computed messages, in scheduling order."""
         return self.query("SELECT seq, pid, nonce, msg, data FROM log WHERE status=0 ORDER BY seq")

@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="aos: a Lua shell inside an AO process, on a local AO node.",
         epilog="Also: `aos model add FILE.gguf | list` (models in the data store), `aos faucet [AMOUNT]` (wAR for "
                "your process), `aos herd status | use MODEL-ID | --workers N` (the Llama Herder), "
-               "`aos apm publish DIR | list` (the local package registry).",
+               "`aos apm publish DIR | list` (the local package registry), `aos serve` (the node over the AO "
+               "HTTP protocols: MU, CU, SU, gateway), `aos test [PATHS]` (run Lua spec files). With MU_URL and "
+               "CU_URL set, aos drives that remote node instead of the embedded one.",
     )
     p.add_argument("name", nargs="?", default=None, help="process name (default: default) or a 43-char process id")
     p.add_argument("--wallet", metavar="FILE", help="JWK wallet file (default: $AOS_WALLET or ~/.aos.json; made if missing)")
@@ -93,16 +95,19 @@ def process_library() -> str:
     return library_version() or AOS_PROCESS_VERSION
 
 
-def splash(address: str, data_dir: str) -> str:
-    """The start-up box: welcome line, client and process library versions, wallet, where the node keeps data."""
+def splash(address: str, data_dir: str, remote: bool = False) -> str:
+    """The start-up box: welcome line, client and process library versions, wallet, the node and its data."""
+    if remote:
+        network = [f"Network: Remote (MU {os.environ.get('MU_URL', '?')}, CU {os.environ.get('CU_URL', '?')})"]
+    else:
+        network = ["Network: Local (embedded aos-py node)", f"Data: {data_dir}"]
     return render.box("AOS", [
         "Welcome to AOS: Your operating system for AO, the decentralized open access supercomputer.",
         f"Client Version: {__version__}",
         f"Process Library: aos-{process_library()} (what every process on this node runs)",
         f"Wallet Address: {address}",
         "─" * 20,
-        "Network: Local (embedded aos-py node)",
-        f"Data: {data_dir}",
+        *network,
         "Type .help for commands; Ctrl-D, Ctrl-C twice or .exit to leave.",
     ])
 
@@ -294,7 +299,7 @@ def connect(client, wallet, pid: str, data_dir: Path, args: argparse.Namespace, 
 
     session = Session(client, wallet, pid, data_dir)
     if not scripted:
-        session.write(splash(wallet.address, str(data_dir)))
+        session.write(splash(wallet.address, str(data_dir), remote=bool(getattr(client, "is_remote", False))))
         session.write(f"Your AOS Process: {render.GREEN}{pid}{render.RESET}")
     boot_text = live_text(boot) if boot else None
     if boot_text:   # what the process printed when it booted (On-Boot), or its boot error

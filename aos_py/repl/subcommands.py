@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aos_py.repl import render
 
-SUBCOMMANDS = ("model", "apm", "faucet", "herd")
+SUBCOMMANDS = ("model", "apm", "faucet", "herd", "serve", "test")
 # flags of the shell that take a value (so the word after them is not a subcommand)
 _VALUED = {"--wallet", "--data-dir", "--load", "--run", "--watch", "--cron", "--tag-name", "--tag-value",
            "--data", "--module"}
@@ -37,7 +37,22 @@ def find_subcommand(argv: list[str]) -> tuple[str | None, list[str]]:
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:
-    return {"model": model_command, "apm": apm_command, "faucet": faucet_command, "herd": herd_command}[name](argv)
+    return {"model": model_command, "apm": apm_command, "faucet": faucet_command, "herd": herd_command,
+            "serve": serve_command, "test": test_command}[name](argv)
+
+
+def test_command(argv: list[str]) -> int:
+    """`aos test [PATHS...]`: Lua spec files on in-memory AO nodes (aos_py/testing/runner.py)."""
+    from aos_py.testing.runner import test_command as run
+
+    return run(argv)
+
+
+def serve_command(argv: list[str]) -> int:
+    """`aos serve`: the node over HTTP (MU, CU, SU, gateway); see aos_py/node/http/."""
+    from aos_py.client.serve import serve_main
+
+    return serve_main(argv)
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
