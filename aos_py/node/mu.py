@@ -145,3 +145,19 @@ def cron_tick(signer, pid: str, cron_tags: list[tuple[str, str]], anchor: str) -
     """A cron message for `pid`, carrying its Cron-Tag-* tags; the 32-char anchor keeps tick ids distinct."""
     tags = list(cron_tags) + [("Data-Protocol", "ao"), ("Variant", "ao.TN.1"), ("Type", "Message")]
     return ans104.build(signer, target=pid, anchor=anchor, tags=tags, data=b"")
+
+
+def rebuild_pushed(signer, msg: dict, data: bytes) -> bytes | None:
+    """The exact signed bytes of a message the node pushed, from its log row (None if it is not one).
+
+    Pushed messages are stored once, in the log: their item is every field of the logged message
+    (signature, target, anchor, tags, data) plus the signer's public key, so it is written again on
+    demand instead of being stored twice."""
+    if msg.get("Owner") != signer.address or "Signature" not in msg:
+        return None
+    tags = [(t["name"], t["value"]) for t in msg["Tags"]]
+    anchor = msg.get("Anchor", "").encode("utf-8")
+    target = ans104.b64url_decode(msg["Target"]) if msg.get("Target") else b""
+    raw = ans104.serialize(signer.signature_type, ans104.b64url_decode(msg["Signature"]), signer.owner, target,
+                           anchor, ans104.encode_tags(tags), len(tags), data)
+    return raw if ans104.parse(raw).id == msg["Id"] else None

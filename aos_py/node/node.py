@@ -14,7 +14,6 @@ import gc
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections import deque
@@ -22,38 +21,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aos_py.node import modules, mu
-from aos_py.node.ans104 import DataItem, b64url, b64url_decode, encode_tags, parse, serialize
+from aos_py.node.ans104 import DataItem, b64url, parse
 from aos_py.node.cron import CronTable, parse_interval
 from aos_py.node.cu import ComputeUnit, data_value, item_message
 from aos_py.node.dryrun import DryRunner
 from aos_py.node.errors import NodeError, NotFound, Rejected
+from aos_py.node.events import Subscribers
 from aos_py.node.gateway import Gateway
 from aos_py.node.parallel import Offload
 from aos_py.node.reads import NodeReads
-from aos_py.node.store import FAILED, OK, PENDING, Store, StoreError, row_sum
+from aos_py.node.rounds import Entry, Post, Round, action_of, commit_round, dump_json, root_of
+from aos_py.node.store import FAILED, OK, Store, StoreError
 from aos_py.node.su import Scheduler, Slot
-from aos_py.node.wallet import Wallet, WalletError
+from aos_py.node.wallet import load_node_key
 from aos_py.runtime import ProcessRuntime
 
 log = logging.getLogger("aos_py.node")
-
-try:
-    import orjson
-
-    def _dumps(obj: object) -> str:
-        try:
-            return orjson.dumps(obj).decode("utf-8")
-        except TypeError:   # bytes or huge ints in a result: the slow path handles them
-            return json.dumps(obj, separators=(",", ":"), default=_jsonable)
-except ImportError:  # pragma: no cover - orjson is a dependency
-    def _dumps(obj: object) -> str:
-        return json.dumps(obj, separators=(",", ":"), default=_jsonable)
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    raise TypeError(f"cannot store a {type(value).__name__} in a result")
 
 ROUND_MAX_MESSAGES = 4000
 WARM_RECENT = 16              # processes rebuilt in the background when the node starts (the most recent)
@@ -65,66 +48,8 @@ ROUND_MAX_SECONDS = 0.05      # a round ends this soon when new items are waitin
 ROUND_MAX_LATENCY = 0.25      # and in any case this soon, so subscribers see results promptly
 
 
-class _Entry:
-    """One scheduled message of one process, in memory until its round commits."""
-
-    __slots__ = ("pid", "nonce", "id", "msg", "msg_json", "data", "root", "new", "result", "status", "frm",
-                 "journal")
-
-    def __init__(self, pid: str, nonce: int, mid: str, msg: dict, msg_json: str, data: bytes, root: str,
-                 new: bool) -> None:
-        self.pid, self.nonce, self.id, self.msg, self.msg_json = pid, nonce, mid, msg, msg_json
-        self.data, self.root, self.new = data, root, new
-        self.result: dict | None = None
-        self.journal: str | None = None    # the message's host calls (runtime/journal.py), JSON
-        self.status = PENDING
-        self.frm = msg.get("From")
-
-
-class _Post:
-    """An item waiting for the next round to schedule and commit it."""
-
-    __slots__ = ("item", "kind", "done", "error", "target", "exclude")
-
-    def __init__(self, item: DataItem, kind: str, target: str | None = None, exclude: tuple = ()) -> None:
-        self.item, self.kind, self.target, self.exclude = item, kind, target, tuple(exclude)
-        self.done = threading.Event()
-        self.error: Exception | None = None
-
-
-class _Round:
-    def __init__(self) -> None:
-        self.new: list[_Entry] = []
-        self.computed: list[_Entry] = []
-        self.items: list[tuple] = []
-        self.tags: list[tuple] = []
-        self.procs: list[tuple] = []
-        self.ok_extra: dict[str, list[tuple[str, bytes, str | None]]] = {}
-        self.posts: list[_Post] = []
-        self.ids: set[tuple[str, str]] = set()
-
-
 def default_data_dir() -> Path:
     return Path(os.environ.get("AOS_PY_HOME") or "~/.aos-py").expanduser()
-
-
-def load_node_key(path: Path) -> Wallet:
-    """The node's own Ed25519 key (its MU/SU signer and the processes' Authority), made once."""
-    if path.exists():
-        try:
-            return Wallet.from_jwk(json.loads(path.read_text(encoding="utf-8")), path)
-        except (OSError, ValueError) as exc:
-            raise WalletError(f"cannot read the node key {path}: {exc}") from None
-    w = Wallet.generate("ed25519")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return load_node_key(path)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(w.jwk, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return w
 
 
 class Node(NodeReads):
@@ -147,12 +72,10 @@ class Node(NodeReads):
         self.cu = ComputeUnit(self._make_runtime, self.store.replay_rows, self.env)
         self.dryrunner = DryRunner(self._make_runtime, self.store.replay_rows_after, self.env)
         self._cv = threading.Condition()
-        self._posts: list[_Post] = []
+        self._posts: list[Post] = []
         self._results: dict[str, dict] = {}
         self._result_order: deque[str] = deque()
-        self._subs: dict[str, list[Callable[[dict], None]]] = {}
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
-        self._dispatcher = threading.Thread(target=self._dispatch, name="aos-node-events", daemon=True)
+        self.subscribers = Subscribers()
         self._closing = False
         self.stats = {"rounds": 0, "computed": 0, "dropped": 0}
         self._load()
@@ -167,15 +90,15 @@ class Node(NodeReads):
 
     def _load(self) -> None:
         self.su = Scheduler(self.store.tails())
-        self._queue: deque[_Entry] = deque()
+        self._queue: deque[Entry] = deque()
         for _seq, pid, nonce, msg_json, data in self.store.pending():
             msg = json.loads(msg_json)
-            self._queue.append(_Entry(pid, nonce, msg["Id"], msg, msg_json, data or b"", _root(msg), False))
+            self._queue.append(Entry(pid, nonce, msg["Id"], msg, msg_json, data or b"", root_of(msg), False))
 
     def start(self) -> None:
         if not self._thread.is_alive():
             self._thread.start()
-            self._dispatcher.start()
+            self.subscribers.start()
             self.cron.start()
         if self.services_wanted and self.services is None:
             from aos_py.node.services import Services
@@ -196,9 +119,7 @@ class Node(NodeReads):
         self.cron.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        if self._dispatcher.is_alive():
-            self._events.put(None)
-            self._dispatcher.join(timeout=10)
+        self.subscribers.close()
         self.offload.close()
         self.dryrunner.close()
         self.cu.close()
@@ -250,7 +171,7 @@ class Node(NodeReads):
             self._add_service_tags(p["env"])
         return p["env"]
 
-    def _register_process(self, rnd: _Round, item: DataItem) -> dict:
+    def _register_process(self, rnd: Round, item: DataItem) -> dict:
         pid = item.id
         module_id = item.tag("Module")
         module = modules.check_module(self.gateway.tags(module_id) or None, module_id)
@@ -288,12 +209,12 @@ class Node(NodeReads):
             target = item.target_id
             if self.proc(target) is None and not self._staged_process(target):
                 raise NotFound(f"no process {target} on this node")
-        return self._post(_Post(item, "user"), timeout)
+        return self._post(Post(item, "user"), timeout)
 
     def _staged_process(self, pid: str) -> bool:
         return pid in self._procs
 
-    def _post(self, post: _Post, timeout: float) -> str:
+    def _post(self, post: Post, timeout: float) -> str:
         with self._cv:
             if self._closing:
                 raise NodeError("the node is shutting down")
@@ -315,11 +236,11 @@ class Node(NodeReads):
         raw = self.gateway.raw(message_id)
         if raw is None:
             raise NotFound(f"no message {message_id} on this node")
-        return self._post(_Post(parse(raw), "assign", process, exclude), timeout)
+        return self._post(Post(parse(raw), "assign", process, exclude), timeout)
 
     def post_internal(self, item: DataItem, target: str) -> str:
         """Schedule a node-signed item (cron ticks) through the same durable path."""
-        return self._post(_Post(item, "internal", target), 60.0)
+        return self._post(Post(item, "internal", target), 60.0)
 
     # -- the worker --------------------------------------------------------------
 
@@ -378,8 +299,8 @@ class Node(NodeReads):
         self._procs.clear()
         self._load()
 
-    def _round(self, posts: list[_Post]) -> None:
-        rnd = _Round()
+    def _round(self, posts: list[Post]) -> None:
+        rnd = Round()
         for post in posts:
             try:
                 self._schedule_post(rnd, post)
@@ -396,7 +317,7 @@ class Node(NodeReads):
             self.offload.note(entry.pid, seconds, self.cu.uses_llama(entry.pid))
         start = time.perf_counter()
         n = 0
-        waiting: list[_Entry] = []    # messages of processes busy off-thread: they keep their order
+        waiting: list[Entry] = []    # messages of processes busy off-thread: they keep their order
         busy = self.offload.busy
         while self._queue and n < ROUND_MAX_MESSAGES:
             entry = self._queue.popleft()
@@ -407,7 +328,7 @@ class Node(NodeReads):
             live = self.cu.is_live(pid)
             # off the round: processes known to be slow, runtimes to rebuild, and Evals (code typed by a user
             # may run an LLM or a long loop; nobody can tell before it runs)
-            if (pid in self.offload.slow or not live or _action(entry.msg) == "Eval") \
+            if (pid in self.offload.slow or not live or action_of(entry.msg) == "Eval") \
                     and (live or pid not in rnd.ok_extra):
                 # (but a runtime rebuilt from the store must not race this round's commit of its rows:
                 # those rebuild inline, with the round's uncommitted rows as `extra`)
@@ -426,13 +347,13 @@ class Node(NodeReads):
         self._commit(rnd)
         self._announce(rnd)
 
-    def _start_offloaded(self, rnd: _Round, entry: _Entry) -> None:
+    def _start_offloaded(self, rnd: Round, entry: Entry) -> None:
         msg = entry.msg
         msg["Data"] = data_value(entry.data)
         extra = list(rnd.ok_extra.get(entry.pid, ()))
         self.offload.start(entry.pid, entry, lambda: self.cu.compute(entry.pid, msg, extra))
 
-    def _schedule_post(self, rnd: _Round, post: _Post) -> None:
+    def _schedule_post(self, rnd: Round, post: Post) -> None:
         item = post.item
         if post.kind == "user" and item.tag("Type") == "Process":
             if self.proc(item.id) is not None:
@@ -449,8 +370,8 @@ class Node(NodeReads):
         self._schedule(rnd, item, target, item.id, "message", cron=post.kind == "internal",
                        store_item=post.kind != "assign", exclude=post.exclude)
 
-    def _schedule(self, rnd: _Round, item: DataItem, pid: str, root: str, kind: str, *, cron: bool = False,
-                  store_item: bool = True, exclude: tuple = ()) -> _Entry:
+    def _schedule(self, rnd: Round, item: DataItem, pid: str, root: str, kind: str, *, cron: bool = False,
+                  store_item: bool = True, exclude: tuple = ()) -> Entry:
         p = self._procs[pid] if pid in self._procs else self.proc(pid)
         slot: Slot = self.su.assign(pid, item.id)
         msg = item_message(item, pid, slot, p["module"], cron=cron, authorities=self._authorities(p))
@@ -462,7 +383,7 @@ class Node(NodeReads):
                 elif name not in _KEPT_ON_EXCLUDE:
                     msg.pop(name, None)
             msg["Exclude"] = list(exclude)
-        entry = _Entry(pid, slot.nonce, item.id, msg, _dumps(msg), data, root, True)
+        entry = Entry(pid, slot.nonce, item.id, msg, dump_json(msg), data, root, True)
         rnd.new.append(entry)
         rnd.ids.add((pid, item.id))
         if store_item:
@@ -471,14 +392,14 @@ class Node(NodeReads):
         self._queue.append(entry)
         return entry
 
-    def _compute(self, rnd: _Round, entry: _Entry) -> None:
+    def _compute(self, rnd: Round, entry: Entry) -> None:
         pid = entry.pid
         msg = entry.msg          # already serialised for the log; the runtime only reads it
         msg["Data"] = data_value(entry.data)
         result, ok, journal = self.cu.compute(pid, msg, rnd.ok_extra.get(pid, ()))
         self._finish(rnd, entry, result, ok, journal)
 
-    def _finish(self, rnd: _Round, entry: _Entry, result: dict, ok: bool, journal: str | None) -> None:
+    def _finish(self, rnd: Round, entry: Entry, result: dict, ok: bool, journal: str | None) -> None:
         """Record a computed message in the round and push its outbox."""
         pid = entry.pid
         entry.result = result
@@ -497,7 +418,7 @@ class Node(NodeReads):
             if result["Messages"] or result["Spawns"] or result["Assignments"]:
                 self._push(rnd, entry, result, items if result["Messages"] else [])
 
-    def _outbox_items(self, entry: _Entry, result: dict) -> list | str:
+    def _outbox_items(self, entry: Entry, result: dict) -> list | str:
         """The signed items of a result's outbox Messages (None where one is dropped), or the Error text
         when one can never be sent (its tags are not text): then nothing of the result may go out."""
         module = self._procs[entry.pid]["module"]
@@ -512,7 +433,7 @@ class Node(NodeReads):
                 items.append(None)
         return items
 
-    def _push(self, rnd: _Round, entry: _Entry, result: dict, items: list) -> None:
+    def _push(self, rnd: Round, entry: Entry, result: dict, items: list) -> None:
         pid = entry.pid
         module = self._procs[pid]["module"]
         for item in items:
@@ -536,7 +457,7 @@ class Node(NodeReads):
         for out in result["Assignments"]:
             self._assign(rnd, pid, entry, out)
 
-    def _assign(self, rnd: _Round, pid: str, entry: _Entry, out: object) -> None:
+    def _assign(self, rnd: Round, pid: str, entry: Entry, out: object) -> None:
         if not isinstance(out, dict) or not isinstance(out.get("Processes"), list):
             self._drop(pid, "outbox assignment without a Processes list")
             return
@@ -544,7 +465,7 @@ class Node(NodeReads):
         raw = next((r[4] for r in rnd.items if r[0] == mid), None) or self.gateway.raw(mid)
         if raw is None:
             staged = next((e for e in rnd.new if e.id == mid), None)
-            raw = self._rebuild_item(staged.msg, staged.data) if staged else None
+            raw = mu.rebuild_pushed(self.key, staged.msg, staged.data) if staged else None
         if raw is None:
             self._drop(pid, f"assignment of unknown message {mid}")
             return
@@ -561,54 +482,18 @@ class Node(NodeReads):
     def _logged_item(self, item_id: str) -> bytes | None:
         """Bytes of a node-signed message that is kept only in the log (see _rebuild_item)."""
         rows = self.store.query("SELECT msg, data FROM log WHERE id=? LIMIT 1", (item_id,))
-        return self._rebuild_item(json.loads(rows[0][0]), rows[0][1] or b"") if rows else None
-
-    def _rebuild_item(self, msg: dict, data: bytes) -> bytes | None:
-        """Messages the node pushes are stored once, in the log: their item is every field of the
-        logged message (signature, target, anchor, tags, data) plus the node's public key, so the
-        exact signed bytes can be written again on demand instead of being stored twice."""
-        if msg.get("Owner") != self.address or "Signature" not in msg:
-            return None
-        tags = [(t["name"], t["value"]) for t in msg["Tags"]]
-        anchor = msg.get("Anchor", "").encode("utf-8")
-        target = b64url_decode(msg["Target"]) if msg.get("Target") else b""
-        raw = serialize(self.key.signature_type, b64url_decode(msg["Signature"]), self.key.owner, target, anchor,
-                        encode_tags(tags), len(tags), data)
-        return raw if parse(raw).id == msg["Id"] else None
+        return mu.rebuild_pushed(self.key, json.loads(rows[0][0]), rows[0][1] or b"") if rows else None
 
     def _drop(self, pid: str, why: str) -> None:
         self.stats["dropped"] += 1
         log.info("process %s: %s", pid, why)
 
-    def _commit(self, rnd: _Round) -> None:
-        inserts = []
-        new_ids = set()
-        for e in rnd.new:
-            new_ids.add(id(e))
-            res = _dumps(e.result) if e.result is not None else None
-            inserts.append((e.pid, e.nonce, e.id, e.msg["Timestamp"], e.msg["Block-Height"], e.msg["Hash-Chain"],
-                            e.msg_json, e.data, e.status, res, e.journal,
-                            row_sum(e.pid, e.nonce, e.msg_json, e.data, e.journal)))
-        updates = [(e.status, _dumps(e.result), e.journal, row_sum(e.pid, e.nonce, e.msg_json, e.data, e.journal),
-                    e.pid, e.nonce) for e in rnd.computed if id(e) not in new_ids]
-        ops: list[tuple[str, list | tuple]] = [
-            ("INSERT OR IGNORE INTO items (id, owner, target, kind, raw, size, created) VALUES (?,?,?,?,?,?,?)",
-             rnd.items),
-            ("INSERT INTO item_tags VALUES (?,?,?,?)", rnd.tags),
-            ("INSERT INTO processes (id, owner, name, module, created, env, cron) VALUES (?,?,?,?,?,?,?)",
-             rnd.procs),
-            ("INSERT INTO log (pid, nonce, id, ts, height, chain, msg, data, status, result, journal, sum) "
-             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", inserts),
-            ("UPDATE log SET status=?, result=?, journal=?, sum=? WHERE pid=? AND nonce=?", updates),
-        ]
-        if inserts or updates or rnd.items or rnd.procs:
-            self.store.transaction(ops)
-        for e in rnd.new:
-            e.new = False
+    def _commit(self, rnd: Round) -> None:
+        commit_round(self.store, rnd)
         self.stats["rounds"] += 1
         self.stats["computed"] += len(rnd.computed)
 
-    def _announce(self, rnd: _Round) -> None:
+    def _announce(self, rnd: Round) -> None:
         for post in rnd.posts:
             post.done.set()
         if not rnd.computed:
@@ -620,40 +505,11 @@ class Node(NodeReads):
             while len(self._result_order) > RESULTS_KEPT:
                 self._results.pop(self._result_order.popleft(), None)
             self._cv.notify_all()
-        if self._subs:
-            batch = [(e.pid, {"process": e.pid, "id": e.id, "from": e.frm, "action": _action(e.msg),
-                              "result": e.result}) for e in rnd.computed if e.pid in self._subs]
-            if batch:
-                self._events.put(batch)
+        subs = self.subscribers
+        if subs.any():
+            subs.publish([(e.pid, {"process": e.pid, "id": e.id, "from": e.frm, "action": action_of(e.msg),
+                                   "result": e.result}) for e in rnd.computed if subs.watched(e.pid)])
 
-    def _dispatch(self) -> None:
-        """Deliver subscriber events in order, on their own thread: a callback may call back into
-        the node (even wait for a result) without stalling or deadlocking the scheduling rounds."""
-        while True:
-            batch = self._events.get()
-            if batch is None:
-                return
-            for pid, event in batch:
-                for cb in list(self._subs.get(pid, ())):
-                    try:
-                        cb(event)
-                    except Exception:  # noqa: BLE001 - a subscriber's bug must not stop the node
-                        log.exception("subscriber callback failed")
-
-
-def _root(msg: dict) -> str:
-    """The message a pushed message was ultimately caused by (its Pushed-For tag), else itself."""
-    for t in msg.get("Tags", ()):
-        if t.get("name") == "Pushed-For":
-            return t["value"]
-    return msg["Id"]
-
-
-def _action(msg: dict) -> str | None:
-    for t in msg.get("Tags", ()):
-        if t.get("name") == "Action":
-            return t.get("value")
-    return None
 
 
 __all__ = ["Node", "NodeError", "NotFound", "Rejected", "StoreError", "b64url", "default_data_dir"]

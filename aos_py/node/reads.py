@@ -118,17 +118,8 @@ class NodeReads:
         return [{"id": i, "name": n, "created": c, "version": v} for i, n, c, v in self.store.query(sql, args)]
 
     def subscribe(self, process: str, callback: Callable[[dict], None]) -> Callable[[], None]:
-        with self._cv:
-            self._subs.setdefault(process, []).append(callback)
-
-        def unsubscribe() -> None:
-            with self._cv:
-                lst = self._subs.get(process, [])
-                if callback in lst:
-                    lst.remove(callback)
-                if not lst:
-                    self._subs.pop(process, None)
-        return unsubscribe
+        """Call `callback(event)` for every message computed for `process`; returns the unsubscribe."""
+        return self.subscribers.subscribe(process, callback)
 
     def monitor(self, process: str, on: bool = True) -> None:
         p = self.proc(process)

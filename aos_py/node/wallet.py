@@ -181,3 +181,22 @@ def load_wallet(path: str | Path | None = None, *, create: bool = True) -> Walle
         os.fsync(fh.fileno())
     wallet.path = p
     return wallet
+
+
+def load_node_key(path: Path) -> Wallet:
+    """The node's own Ed25519 key (its MU/SU signer and the processes' Authority), made once."""
+    if path.exists():
+        try:
+            return Wallet.from_jwk(json.loads(path.read_text(encoding="utf-8")), path)
+        except (OSError, ValueError) as exc:
+            raise WalletError(f"cannot read the node key {path}: {exc}") from None
+    w = Wallet.generate("ed25519")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load_node_key(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(w.jwk, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return w
