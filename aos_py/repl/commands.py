@@ -110,12 +110,19 @@ def run_pad(session: Session) -> None:
 
 def faucet(session: Session, amount: str) -> None:
     """`.faucet [amount]`: the local wAR token credits this process; its Credit-Notice follows as a live message."""
+    from aos_py.node.services import war_units
+
+    try:
+        war_units(amount)
+    except ValueError as exc:
+        session.write(render.colour(f"Faucet failed: {exc}", render.RED))
+        return
+    # said first: the token's Credit-Notice arrives (as a live message) while the Mint is still answering
+    session.write(render.colour(f"💧 {amount} wAR sent to {session.process_id}", render.GREEN))
     try:
         session.client.faucet(session.process_id, amount)
     except Exception as exc:
-        session.write(render.colour(f"Faucet failed: {exc}", render.RED))
-        return
-    session.write(render.colour(f"💧 {amount} wAR sent to {session.process_id}", render.GREEN))
+        session.write(render.colour(f"Faucet failed: {exc} (nothing was sent)", render.RED))
 
 
 def unknown_command(session: Session, word: str) -> None:
