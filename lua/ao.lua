@@ -17,9 +17,12 @@ local ao = {
   authorities = oldao.authorities or {},
   reference = oldao.reference or 0,
   outbox = oldao.outbox or { Output = {}, Messages = {}, Spawns = {}, Assignments = {} },
+  -- tags never copied onto the message: aos's list, plus (aos-py) the fields the scheduler sets, so that
+  -- a sender cannot set a message's Id, its Timestamp (the process's os.time()) or its slot by a tag
   nonExtractableTags = {
     "Data-Protocol", "Variant", "From-Process", "From-Module", "Type",
     "From", "Owner", "Anchor", "Target", "Data", "Tags", "Read-Only",
+    "Id", "Timestamp", "Block-Height", "Nonce", "Epoch", "Hash-Chain", "Signature", "Module", "Cron",
   },
   nonForwardableTags = {
     "Data-Protocol", "Variant", "From-Process", "From-Module", "Type",

@@ -46,3 +46,20 @@ def test_a_user_cannot_pose_as_the_node(tmp_path):
         assert c.eval(ALICE, victim, "return Seen")["Output"]["data"] == MALLORY.address
     finally:
         c.close()
+
+
+def test_tags_cannot_set_a_messages_own_fields_or_the_process_clock(tmp_path):
+    c = Client.open(tmp_path / "node", services=False)
+    try:
+        pid = c.spawn(ALICE, name="clock")
+        c.eval(ALICE, pid, "Handlers.add('t', 'T', function(m) Seen = m.Id .. '|' .. tostring(m.Timestamp) "
+                           ".. '|' .. tostring(os.time()) .. '|' .. tostring(m['Block-Height']) end)")
+        mid = c.send(MALLORY, pid, tags=[("Action", "T"), ("Id", "FAKE-ID"), ("Timestamp", "1"),
+                                         ("Block-Height", "7")])
+        c.wait_result(pid, mid)
+        seen = c.eval(ALICE, pid, "return Seen")["Output"]["data"].split("|")
+        assert seen[0] == mid
+        assert seen[1] == seen[2] and int(seen[1]) > 1_600_000_000_000      # the scheduler's time, in ms
+        assert seen[3] != "7"
+    finally:
+        c.close()
