@@ -62,6 +62,34 @@ coroutine.create = function(f)
   return arm(co_create(f))
 end
 
+-- Lua runs two kinds of code with hooks switched off, where the budget cannot stop it:
+--   * the message handler of xpcall when the error came from the budget hook itself (the hook is still
+--     "running" when Lua calls the handler): once the budget is spent, handlers are not called at all;
+--   * __gc finalizers (run from the collector, and at lua_close under the host's lock): a process's
+--     tables are never marked for finalization (the metatable's __gc is set after setmetatable, which
+--     Lua 5.3 ignores for marking; getmetatable still shows it).
+local raw_xpcall, raw_setmetatable, rawget_, rawset_ = xpcall, setmetatable, rawget, rawset
+xpcall = function(f, handler, ...)
+  if type(handler) ~= "function" then
+    return raw_xpcall(f, handler, ...)
+  end
+  return raw_xpcall(f, function(e)
+    if ctl.exhausted then return e end
+    return handler(e)
+  end, ...)
+end
+_G.setmetatable = function(t, mt)   -- (the global: `setmetatable` is a local here)
+  local gc = type(mt) == "table" and rawget_(mt, "__gc") or nil
+  if gc == nil then
+    return raw_setmetatable(t, mt)
+  end
+  rawset_(mt, "__gc", nil)
+  local ok, res = pcall(raw_setmetatable, t, mt)
+  rawset_(mt, "__gc", gc)
+  if not ok then error(res, 2) end
+  return res
+end
+
 coroutine.wrap = function(f)
   local co = arm(co_create(f))
   return function(...)
