@@ -15,6 +15,7 @@ from typing import Any
 
 import lupa.lua53 as lua53
 
+from aos_py.testing import services as sim_services
 from aos_py.testing.sim import SimError, SimNode, tag_list
 
 _helper_lock = threading.Lock()
@@ -240,14 +241,16 @@ class AosNode:
         self.sim.clear_output(pid)
 
     def start_services(self, workers: int = 2) -> dict:
-        return self.sim.start_services(workers)
+        """The node's services in this node: APM registry (shipped packages published), wAR, the Llama
+        Herder and its workers serving the demo model. Every process sees them in its env tags."""
+        return sim_services.start_services(self.sim, workers)
 
     @property
     def services(self) -> dict | None:
         return dict(self.sim.services) if self.sim.services else None
 
     def faucet(self, pid: str, amount: Any = 1) -> dict:
-        return self.sim.faucet(pid, amount)
+        return sim_services.faucet(self.sim, pid, amount)
 
     def processes(self) -> list[str]:
         return list(self.sim.processes)

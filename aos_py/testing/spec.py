@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import lupa.lua53 as lua53
 
 from aos_py.runtime.sources import read_chunk
+from aos_py.testing.services import faucet, start_services
 from aos_py.testing.sim import SimError, SimNode, _dumps, _loads, _text
 
 BUSTED_LPATH = "./src/?.lua;./src/?/?.lua;./src/?/init.lua;"
@@ -297,14 +298,14 @@ class AoliteHost:
         self.sim().clear_output(_text(pid))
 
     def op_start_services(self, workers=None):
-        return _dumps(self.sim().start_services(int(workers) if workers is not None else 2))
+        return _dumps(start_services(self.sim(), int(workers) if workers is not None else 2))
 
     def op_services(self):
         s = self.sim().services
         return _dumps(s) if s else None
 
     def op_faucet(self, pid, amount=None):
-        return _dumps(self.sim().faucet(_text(pid), _text(amount) if amount is not None else 1))
+        return _dumps(faucet(self.sim(), _text(pid), _text(amount) if amount is not None else 1))
 
     def op_processes(self):
         return _dumps(list(self.sim().processes))
