@@ -9,6 +9,7 @@ replay. Dry-runs live in dryrun.py.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -67,6 +68,22 @@ def data_value(data: bytes | None) -> str | bytes:
         return bytes(data)
 
 
+NODE_MEMORY_DEFAULT = 2 << 30   # the Lua heaps of all live processes together (AOS_PY_NODE_MEMORY)
+
+
+def node_memory_cap() -> int:
+    """The node's memory budget for process heaps: $AOS_PY_NODE_MEMORY ("2g", "512m", bytes; 0 = none)."""
+    text = os.environ.get("AOS_PY_NODE_MEMORY", "").strip().lower()
+    if not text:
+        return NODE_MEMORY_DEFAULT
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
+    try:
+        value = int(float(text[:-1] if scale != 1 else text) * scale)
+    except ValueError:
+        raise ValueError(f"AOS_PY_NODE_MEMORY must be a size such as 2g or 512m, not {text!r}") from None
+    return max(value, 0)
+
+
 def journal_list(journal: str | None) -> list | None:
     """A logged journal (JSON text; see aos_py/runtime/journal.py) as the runtime takes it."""
     return json.loads(journal) if journal else None
@@ -89,7 +106,7 @@ class ComputeUnit:
 
     def __init__(self, runtime_factory: Callable[[], ProcessRuntime],
                  replay_source: Callable[[str], Iterable[tuple[str, bytes | None, str | None]]],
-                 env_of: Callable[[str], dict], max_live: int = 2000) -> None:
+                 env_of: Callable[[str], dict], max_live: int = 2000, memory_cap: int | None = None) -> None:
         self.factory = runtime_factory
         self.replay_source = replay_source
         self.env_of = env_of
@@ -100,6 +117,11 @@ class ComputeUnit:
         # the lock guards `live`; `in_use` keeps a runtime that is computing from being evicted
         self._lock = threading.Lock()
         self._in_use: set[str] = set()
+        # one memory budget for the Lua heaps of all live processes (the host's RSS stays bounded):
+        # idle runtimes are evicted (rebuilt by replay when needed) and limits lowered to what is left
+        self.memory_cap = memory_cap if memory_cap is not None else node_memory_cap()
+        self._mem: dict[str, int] = {}
+        self._mem_total = 0
 
     def is_live(self, pid: str) -> bool:
         return pid in self.live
@@ -138,6 +160,7 @@ class ComputeUnit:
                     if len(self.live) <= self.max_live:
                         break
                     if old != pid and old not in self._in_use:
+                        self._forget_memory(old)
                         victims.append(self.live.pop(old))
         for victim in victims:
             victim.close()
@@ -151,7 +174,9 @@ class ComputeUnit:
         journal = None
         try:
             rt = self.runtime(pid, extra)
+            self._fit_memory(pid, rt)
             res = rt.handle(msg, self.env_of(pid))
+            self._note_memory(pid, rt)
             if rt.last_journal:
                 journal = json.dumps(rt.last_journal, separators=(",", ":"))
         except HandleError as exc:
@@ -167,8 +192,46 @@ class ComputeUnit:
             self.discard(pid)
         return result, ok, journal if ok else None
 
+    def _note_memory(self, pid: str, rt: ProcessRuntime) -> None:
+        used = rt.memory_used()
+        with self._lock:
+            self._mem_total += used - self._mem.get(pid, 0)
+            self._mem[pid] = used
+
+    def _forget_memory(self, pid: str) -> None:
+        """(with the lock held)"""
+        self._mem_total -= self._mem.pop(pid, 0)
+
+    def memory_in_use(self) -> int:
+        """Bytes of Lua heap the live processes held after their last messages."""
+        return self._mem_total
+
+    def _fit_memory(self, pid: str, rt: ProcessRuntime) -> None:
+        """Before a message: make room within the node's budget (evicting idle runtimes, least recently
+        used first) and give the process at most what is left."""
+        cap = self.memory_cap
+        if not cap:
+            return
+        own = rt.memory_limit or cap
+        victims = []
+        with self._lock:
+            others = self._mem_total - self._mem.get(pid, 0)
+            if others + own > cap:
+                for old in list(self.live):
+                    if others + own <= cap:
+                        break
+                    if old == pid or old in self._in_use or old not in self._mem:
+                        continue
+                    others -= self._mem[old]
+                    self._forget_memory(old)
+                    victims.append(self.live.pop(old))
+        for victim in victims:
+            victim.close()
+        rt.limit_memory(max(cap - others, 1 << 20))
+
     def discard(self, pid: str) -> None:
         with self._lock:
+            self._forget_memory(pid)
             rt = self.live.pop(pid, None)
         if rt is not None:
             rt.close()
@@ -177,3 +240,5 @@ class ComputeUnit:
         for rt in self.live.values():
             rt.close()
         self.live.clear()
+        self._mem.clear()
+        self._mem_total = 0

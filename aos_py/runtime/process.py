@@ -90,6 +90,7 @@ class ProcessRuntime:
         if compute_budget is not None and compute_budget < HOOK_STEP:
             raise ValueError(f"compute_budget must be at least {HOOK_STEP} instructions, got {compute_budget}")
         self.memory_limit = memory_limit
+        self._effective_limit = memory_limit or 0    # lowered by the node when its processes share little
         self.compute_budget = compute_budget
         self.data_resolver = data_resolver
         # which engine `require("llama")` uses: the argument, else $AOS_PY_LLAMA_ENGINE, else wasm
@@ -260,6 +261,10 @@ class ProcessRuntime:
         if not isinstance(result, dict):
             raise HandleError(f"process.handle returned {type(result).__name__}, not a result table")
         result["GasUsed"] = int(gas)
+        error = result.get("Error")
+        if isinstance(error, str) and "not enough memory" in error and self._effective_limit < self.memory_limit:
+            # caught inside the handlers (aos's own text kept): say why the limit was lower than usual
+            result["Error"] = f"{error}\n{self._memory_message()}"
         return result
 
     def warm(self) -> None:
@@ -280,6 +285,16 @@ class ProcessRuntime:
             raise HandleError("this process runtime is closed")
         with self._lock:
             return _text(self._state_dump())
+
+    def limit_memory(self, limit: int) -> None:
+        """Lower (or restore) this process's memory limit for the next messages, at most its own limit: the
+        node shares a memory budget between its processes."""
+        if not self.memory_limit or self._closed:
+            return
+        limit = max(1 << 20, min(int(limit), self.memory_limit))
+        if limit != self._effective_limit:
+            self._lua.set_max_memory(limit, total=True)
+            self._effective_limit = limit
 
     def memory_used(self) -> int:
         """Bytes currently allocated by this Lua state."""
@@ -314,6 +329,10 @@ class ProcessRuntime:
                 "Lua instructions and was stopped")
 
     def _memory_message(self) -> str:
+        if self._effective_limit < self.memory_limit:
+            return (f"memory limit exceeded: the node's processes share a memory budget and this one may use "
+                    f"at most {self._effective_limit:,} bytes now (its own limit is {self.memory_limit:,}); "
+                    "the message was stopped")
         return (f"memory limit exceeded: the process may use at most {self.memory_limit:,} bytes "
                 "and the message was stopped")
 
