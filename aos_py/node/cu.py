@@ -89,6 +89,21 @@ def journal_list(journal: str | None) -> list | None:
     return json.loads(journal) if journal else None
 
 
+def replay_logged(rt: ProcessRuntime, env: dict, rows: Iterable[tuple[str, bytes | None, str | None]],
+                  ) -> dict | None:
+    """Feed logged (msg json, data, journal) rows to a runtime as they were first computed (their logged
+    llama calls answered from the journal); returns the last message applied."""
+    msg = None
+    for msg_json, data, journal in rows:
+        msg = _loads(msg_json)
+        msg["Data"] = data_value(data)
+        try:
+            rt.handle(msg, env, journal_list(journal))
+        except HandleError:
+            pass   # it succeeded when first computed; a replay keeps going like the original did
+    return msg
+
+
 def shape_result(res: dict) -> dict:
     """{Output, Messages, Spawns, Assignments, GasUsed[, Error]} with the lists always present."""
     out = {"Output": res.get("Output") if res.get("Output") is not None else ""}
@@ -135,15 +150,13 @@ class ComputeUnit:
         rt = self.factory()
         env = self.env_of(pid)
         for source in (self.replay_source(pid), extra):
-            for msg_json, data, journal in source:
-                msg = _loads(msg_json)
-                msg["Data"] = data_value(data)
-                try:
-                    rt.handle(msg, env, journal_list(journal))
-                except HandleError:
-                    pass   # it succeeded when first computed; a replay keeps going like the original did
-                self.replayed += 1
+            replay_logged(rt, env, self._counted(source))
         return rt
+
+    def _counted(self, rows: Iterable) -> Iterable:
+        for row in rows:
+            self.replayed += 1
+            yield row
 
     def runtime(self, pid: str, extra: Iterable[tuple[str, bytes | None, str | None]] = ()) -> ProcessRuntime:
         with self._lock:

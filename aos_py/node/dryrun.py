@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from aos_py.node.cu import _loads, data_value, journal_list, shape_result
+from aos_py.node.cu import replay_logged, shape_result
 from aos_py.runtime import HandleError, ProcessRuntime
 
 log = logging.getLogger("aos_py.node.dryrun")
@@ -38,15 +38,14 @@ class DryRunner:
 
     def _catch_up(self, pid: str, rt: ProcessRuntime, last: int) -> int:
         env = self.env_of(pid)
-        for nonce, msg_json, data, journal in self.rows_after(pid, last):
-            msg = _loads(msg_json)
-            msg["Data"] = data_value(data)
-            try:
-                rt.handle(msg, env, journal_list(journal))
-            except HandleError:
-                pass
-            last = nonce
-        return last
+        done = [last]
+
+        def rows():
+            for nonce, msg_json, data, journal in self.rows_after(pid, last):
+                yield msg_json, data, journal
+                done[0] = nonce
+        replay_logged(rt, env, rows())
+        return done[0]
 
     def run(self, pid: str, msg: dict) -> dict:
         with self._run_lock:

@@ -202,9 +202,9 @@ function spy.new(fn)
   return s
 end
 
-function spy.on(target, key)
+-- Put spy `s` in target[key]; s:revert() puts the original back.
+local function install(target, key, s)
   local original = target[key]
-  local s = spy.new(original)
   s.revert = function(self)
     target[key] = original
     return self or s
@@ -213,23 +213,17 @@ function spy.on(target, key)
   return s
 end
 
+function spy.on(target, key)
+  return install(target, key, spy.new(target[key]))
+end
+
 function spy.is_spy(v) return spies[v] == true end
 
 local function stub(target, key, ...)
   local values = pack(...)
-  local s
-  if target == nil then
-    s = spy.new(function() return unpack(values, 1, values.n) end)
-    return s
-  end
-  local original = target[key]
-  s = spy.new(function() return unpack(values, 1, values.n) end)
-  s.revert = function(self)
-    target[key] = original
-    return self or s
-  end
-  target[key] = s
-  return s
+  local s = spy.new(function() return unpack(values, 1, values.n) end)
+  if target == nil then return s end
+  return install(target, key, s)
 end
 
 local stubmod = setmetatable({ new = stub }, { __call = function(_, ...) return stub(...) end })

@@ -289,23 +289,17 @@ def state(node, pid: str, to: str | None) -> tuple[bytes, dict]:
     dump of its Lua globals (a Lua process has no WASM memory image), with the Last-* headers."""
     need_process(node, pid)
     upto = _int_arg(to, "to")
-    from aos_py.node.cu import data_value, journal_list
-    from aos_py.runtime import HandleError
+    from aos_py.node.cu import replay_logged
 
-    rt = node._make_runtime()
-    env = node.env(pid)
-    last = None
-    try:
+    def rows():
         for nonce, msg_json, data, journal in node.store.replay_rows_after(pid, -1):
             if upto is not None and nonce > upto:
-                break
-            msg = _loads(msg_json)
-            msg["Data"] = data_value(data)
-            try:
-                rt.handle(msg, env, journal_list(journal))
-            except HandleError:
-                pass
-            last = msg
+                return
+            yield msg_json, data, journal
+
+    rt = node._make_runtime()
+    try:
+        last = replay_logged(rt, node.env(pid), rows())
         body = rt.state_dump().encode("utf-8")
     finally:
         rt.close()
