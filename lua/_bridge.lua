@@ -364,8 +364,11 @@ local function run(msg, env_src)
     env_cache_src, env_cache_fn = env_src, env_fn
   end
   local ok, res = pcall(process.handle, msg, env_cache_fn())
+  local untouched = process.untouched == true
+  process.untouched = nil   -- (a flag for this message only: no trace in the process's state)
   if not ok then
-    return false, tostring(res), ctl.used
+    -- untouched: it failed before it could change anything lasting (the runtime need not be rebuilt)
+    return false, tostring(res), ctl.used, untouched
   end
   local okEnc, out = pcall(json.encode_result, res)
   if not okEnc then

@@ -321,6 +321,9 @@ local evalHandler = eval(ao)
 local defaultHandler = default(insertInbox)
 
 function process.handle(msg, _)
+  -- until the trust checks, a message can change nothing lasting in a process that has booted: if it
+  -- fails before them (a malformed message, Data that is not the JSON it claims), the host keeps the state
+  process.untouched = Owner ~= nil and Inbox ~= nil
   local env = _.Process and _ or _.env
   ao.init(env)
   msg = normalizeKeys(msg)
@@ -340,6 +343,7 @@ function process.handle(msg, _)
   if msg.Tags["Content-Type"] == "application/json" then
     msg.Data = json.decode(msg.Data or "{}")
   end
+  process.untouched = false
 
   Errors = Errors or {}
   -- (ao.init has just given this message a fresh outbox)

@@ -185,6 +185,7 @@ class ComputeUnit:
         with self._lock:
             self._in_use.add(pid)
         journal = None
+        untouched = False
         try:
             rt = self.runtime(pid, extra)
             self._fit_memory(pid, rt)
@@ -194,6 +195,7 @@ class ComputeUnit:
                 journal = json.dumps(rt.last_journal, separators=(",", ":"))
         except HandleError as exc:
             res = {"Error": str(exc)}
+            untouched = exc.untouched
         except Exception as exc:  # noqa: BLE001 - a broken runtime must fail this message, not wedge the node
             res = {"Error": f"the process could not be run: {type(exc).__name__}: {exc}"}
         finally:
@@ -201,7 +203,7 @@ class ComputeUnit:
                 self._in_use.discard(pid)
         result = shape_result(res)
         ok = "Error" not in result
-        if not ok:
+        if not ok and not untouched:   # its partial changes go: the runtime is rebuilt from the log
             self.discard(pid)
         return result, ok, journal if ok else None
 

@@ -51,8 +51,14 @@ class HandleError(Exception):
     """handle() itself failed: the process raised outside its handler machinery.
 
     The message must be treated as not applied (the network rule); the runtime's
-    state may hold partial changes, so callers rebuild it by replay.
+    state may hold partial changes, so callers rebuild it by replay, unless
+    `untouched`: the message failed before it could change anything lasting (e.g.
+    its JSON Data did not decode), and the runtime may go on as it is.
     """
+
+    def __init__(self, message: str, untouched: bool = False) -> None:
+        super().__init__(message)
+        self.untouched = untouched
 
 
 def _deny_private(obj: object, attr: object, is_setting: bool) -> object:
@@ -236,9 +242,9 @@ class ProcessRuntime:
                 self._needs_reset = False
             try:
                 if flat is None:
-                    ok, text, gas = self._entry(msg_src, env_src)
+                    ok, text, gas, *rest = self._entry(msg_src, env_src)
                 else:
-                    ok, text, gas = self._entry_flat(env_src, *flat)
+                    ok, text, gas, *rest = self._entry_flat(env_src, *flat)
             except lua53.LuaMemoryError:
                 self._needs_reset = True
                 return self._limit_error(self._memory_message(), self._gas())
@@ -254,7 +260,7 @@ class ProcessRuntime:
             message = _text(text)
             if message == "not enough memory":
                 return self._limit_error(self._memory_message(), gas)
-            raise HandleError(message)
+            raise HandleError(message, untouched=bool(rest and rest[0]))
         result = _loads(text)
         if result == []:  # an empty Lua table encodes as an array
             result = {}
